@@ -36,3 +36,7 @@ class FirmwareError(EdgereidError):
 
 class HilError(EdgereidError):
     """A hardware-in-the-loop run that could not talk to its target."""
+
+
+class LatencyError(EdgereidError):
+    """A latency table, profile or prediction that cannot be made as asked."""

@@ -21,6 +21,8 @@ _COMMANDS = [
     ("edgereid.cli.export", "export"),
     ("edgereid.cli.firmware", "build_firmware"),
     ("edgereid.cli.hil", "hil"),
+    ("edgereid.cli.latency", "profile"),
+    ("edgereid.cli.latency", "latency"),
     ("edgereid.cli.demo", "demo"),
 ]
 

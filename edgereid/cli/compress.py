@@ -1,0 +1,28 @@
+"""`edgereid compress CHECKPOINT --prune-macs 0.5 --criterion fpgm --quantize int8 --out DIR`."""
+import json
+
+import click
+
+
+@click.command("compress")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--dataset", default="synthetic", show_default=True)
+@click.option("--prune-macs", type=float, default=None, help="Target MACs as a fraction of the original, e.g. 0.5.")
+@click.option("--criterion", type=click.Choice(["l1", "l2", "fpgm", "taylor", "random"]), default="l1", show_default=True)
+@click.option("--prune-steps", type=int, default=1, show_default=True, help="Iterative pruning steps.")
+@click.option("--finetune-epochs", type=int, default=0, show_default=True)
+@click.option("--quantize", "quant", type=click.Choice(["int8", "none"]), default="int8", show_default=True)
+@click.option("--qat-epochs", type=int, default=0, show_default=True)
+@click.option("--calib-images", type=int, default=256, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+def compress(checkpoint, dataset, prune_macs, criterion, prune_steps, finetune_epochs, quant, qat_epochs,
+             calib_images, seed, out):
+    """Prune, fine-tune, quantize and export a checkpoint; writes model.pt, .tflite, report.json."""
+    from edgereid.compress import compress as run
+
+    report = run(checkpoint, out, dataset=dataset, prune_macs=prune_macs, criterion=criterion,
+                 prune_steps=prune_steps, finetune_epochs=finetune_epochs,
+                 quantize=None if quant == "none" else quant, qat_epochs=qat_epochs,
+                 calib_images=calib_images, seed=seed, log=click.echo)
+    click.echo(json.dumps({k: report[k] for k in ("before", "float", "int8") if k in report}, indent=2))

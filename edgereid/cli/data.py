@@ -1,0 +1,42 @@
+"""`edgereid data ...`: generate and inspect datasets."""
+from __future__ import annotations
+
+import click
+
+
+@click.group("data")
+def data():
+    """Datasets: generate the synthetic set, summarise a dataset spec."""
+
+
+@data.command("synth")
+@click.option("--out", "out", type=click.Path(), default="data/synthetic", show_default=True,
+              help="Folder to create (Market-1501 layout in OUT/market1501, SYSU-MM01 in OUT/sysu).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ids", "num_ids", type=int, default=600, show_default=True,
+              help="Identities in total; half for training, half for test.")
+@click.option("--images-per-id", type=int, default=16, show_default=True)
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def synth(out, seed, num_ids, images_per_id, force, quiet):
+    """Write the seeded synthetic visible+infrared pedestrian set."""
+    from edgereid.data.synthetic import read_manifest, synthesize
+
+    root = synthesize(out, seed=seed, num_ids=num_ids, images_per_id=images_per_id,
+                      overwrite=force, progress=not quiet)
+    manifest = read_manifest(root)
+    m, s = manifest["market1501"], manifest["sysu"]
+    click.echo(f"wrote {root}: market1501 {m['train_ids']}+{m['test_ids']} ids "
+               f"({', '.join(f'{k} {v}' for k, v in m['images'].items())}); "
+               f"sysu {s['images']} images (cams {s['infrared_cams']} infrared)")
+
+
+@data.command("info")
+@click.argument("spec")
+@click.option("--trial", type=int, default=None, help="RegDB split (1..10).")
+def info(spec, trial):
+    """Summarise SPEC (e.g. synthetic, market1501:/data/Market-1501-v15.09.15)."""
+    from edgereid.data import load_dataset
+
+    kw = {} if trial is None else {"trial": trial}
+    click.echo(load_dataset(spec, **kw).summary())

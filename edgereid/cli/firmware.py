@@ -1,0 +1,22 @@
+"""`edgereid build-firmware`: .tflite -> C project -> build, with a size check against the board."""
+import click
+
+from edgereid.firmware import build_firmware as _build, format_report
+
+
+@click.command("build-firmware")
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="int8 .tflite model")
+@click.option("--board", required=True, help="board name (boards/<name>.yaml) or path to a board YAML")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output project folder")
+@click.option("--hil", is_flag=True, help="build the hardware-in-the-loop image (firmware/hil) instead of main.c")
+@click.option("--report", is_flag=True, help="print the per-layer table (MACs, weights, live arena bytes)")
+@click.option("--no-dsp", "no_dsp", is_flag=True,
+              help="compile the kernels' portable loops even on a DSP core (-DEREID_NO_DSP), for benchmarks")
+def build_firmware(model_path, board, out_dir, hil, report, no_dsp):
+    """Compile an int8 TFLite model into a C project for BOARD and build it."""
+    result = _build(model_path, board, out_dir, hil=hil, dsp=not no_dsp)
+    if report:
+        click.echo(format_report(result))
+    s = result.size
+    click.echo(f"built {result.executable} for {result.board.name}: flash {s.flash_bytes:,} B, "
+               f"RAM {s.ram_bytes:,} B (arena {s.arena_bytes:,} B)")

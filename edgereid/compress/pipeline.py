@@ -1,0 +1,202 @@
+"""`compress(checkpoint, ...)`: load, prune, fine-tune, quantize, export, evaluate, report."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgereid import atomic
+from edgereid.errors import CheckpointError, EdgereidError
+
+
+def resize_to_state_dict(model: nn.Module, state_dict: dict) -> nn.Module:
+    """Shrink Conv2d/BatchNorm/Linear layers to the shapes in `state_dict` (a pruned model).
+
+    Pruned checkpoints keep `model_name`/`model_args` of the original architecture; the
+    per-layer widths are read back from the weights, so loading stays weights_only.
+    """
+    for name, module in list(model.named_modules()):
+        w = state_dict.get(f"{name}.weight")
+        if w is None:
+            continue
+        if isinstance(module, nn.Conv2d) and tuple(w.shape) != tuple(module.weight.shape):
+            out_ch, in_per_group = w.shape[0], w.shape[1]
+            depthwise = module.groups == module.in_channels and module.groups > 1
+            groups = out_ch if depthwise else module.groups
+            new = nn.Conv2d(in_per_group * groups, out_ch, module.kernel_size, module.stride, module.padding,
+                            module.dilation, groups, bias=module.bias is not None)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm) and w.shape[0] != module.num_features:
+            new = type(module)(w.shape[0], module.eps, module.momentum, module.affine, module.track_running_stats)
+        elif isinstance(module, nn.Linear) and tuple(w.shape) != tuple(module.weight.shape):
+            new = nn.Linear(w.shape[1], w.shape[0], bias=module.bias is not None)
+        else:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+    return model
+
+
+def load_model(checkpoint) -> tuple[nn.Module, dict]:
+    """Model (eval) and checkpoint dict; pruned checkpoints are resized before loading."""
+    from edgereid.engine import load_checkpoint
+    from edgereid.models import build_model
+
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    model = build_model(ckpt["model_name"], **ckpt["model_args"])
+    resize_to_state_dict(model, ckpt["state_dict"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint for {ckpt['model_name']}: weights do not fit the model "
+                              f"({str(exc).splitlines()[0]})") from None
+    return model.eval(), ckpt
+
+
+class FrozenQuantized(nn.Module):
+    """A quantized graph behind an nn.Module whose train()/eval() are no-ops (torchao forbids them)."""
+
+    def __init__(self, graph):
+        super().__init__()
+        self.graph = graph
+
+    def train(self, mode: bool = True):
+        return self
+
+    def forward(self, x):
+        return self.graph(x)
+
+
+def calibration_loader(records, size, num_images: int = 256, seed: int = 0, batch_size: int = 32):
+    """A seeded random subset of `records` (training images) with eval transforms."""
+    from edgereid.data import ReidImageDataset, build_transforms
+
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(records), generator=g)[:num_images].tolist()
+    ds = ReidImageDataset([records[i] for i in idx], build_transforms(tuple(size), train=False))
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
+
+
+def train_loader(records, size, p: int = 8, k: int = 4, seed: int = 0):
+    from edgereid.data import PKSampler, ReidImageDataset, build_transforms
+
+    ds = ReidImageDataset(records, build_transforms(tuple(size), train=True))
+    return torch.utils.data.DataLoader(ds, batch_size=p * k, sampler=PKSampler(records, p, k, seed))
+
+
+def finetune(model: nn.Module, loader, epochs: int, num_classes: int, lr: float = 3.5e-4,
+             log=None, max_steps_per_epoch: int | None = None) -> nn.Module:
+    """Fine-tune with the Re-ID loss (label-smoothed CE on every head + batch-hard triplet)."""
+    from edgereid.compress.quantize import reid_loss
+
+    loss_fn = reid_loss(num_classes)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=5e-4)
+    for epoch in range(epochs):
+        if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        model.train()
+        total, steps = 0.0, 0
+        for step, (x, pids, *_rest) in enumerate(loader):
+            if max_steps_per_epoch is not None and step >= max_steps_per_epoch:
+                break
+            out = model(x)
+            loss = loss_fn(out.logits, out.features, pids)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, steps = total + float(loss), steps + 1
+        if log:
+            log(f"finetune epoch {epoch + 1}/{epochs}: loss {total / max(1, steps):.4f}")
+    return model.eval()
+
+
+def _scores(model, dataset, size) -> dict:
+    from edgereid.engine import evaluate
+
+    res = evaluate(model, dataset, size=size).main
+    return {"mAP": float(res.mAP), "rank1": float(res.rank(1))}
+
+
+def compress(checkpoint, out_dir, dataset="synthetic", prune_macs: float | None = None,
+             criterion: str = "l1", prune_steps: int = 1, finetune_epochs: int = 0,
+             quantize: str | None = "int8", qat_epochs: int = 0, calib_images: int = 256,
+             seed: int = 0, evaluate: bool = True, log=print, max_steps_per_epoch: int | None = None) -> dict:
+    """One call: load -> prune (optional) -> fine-tune -> quantize -> export -> evaluate.
+
+    Writes `out_dir/model.pt` (float, pruned checkpoint), `out_dir/model_int8.tflite` (or
+    `model_float.tflite` without quantization) and `out_dir/report.json`; returns the report.
+    """
+    from edgereid.compress.prune import prune
+    from edgereid.compress.quantize import quantize as ptq
+    from edgereid.compress.quantize import quantize_qat
+    from edgereid.data import load_dataset
+    from edgereid.engine import save_checkpoint
+    from edgereid.export import export_tflite
+    from edgereid.models import model_complexity
+
+    t0 = time.time()
+    out_dir = Path(out_dir)
+    model, ckpt = load_model(checkpoint)
+    size = tuple(ckpt["preprocess"]["size"])
+    data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    num_classes = data.num_train_pids
+    calib = calibration_loader(data.train, size, calib_images, seed)
+    report = {"checkpoint": str(checkpoint), "model_name": ckpt["model_name"], "dataset": data.name,
+              "input_size": list(size)}
+    params, macs = model_complexity(model, size)
+    report["before"] = {"params": params, "macs": macs}
+    if evaluate:
+        report["before"].update(_scores(model, data, size))
+    if prune_macs is not None:
+        example = next(iter(calib))[0][:8]
+        batch = next(iter(calib))
+
+        def taylor_loss(net):
+            from edgereid.compress.quantize import reid_loss
+
+            out = net(batch[0])
+            return reid_loss(num_classes)(out.logits, [], batch[1])
+
+        loader = train_loader(data.train, size, seed=seed)
+        model, prune_report = prune(
+            model, example, prune_macs, criterion, calib=calib, steps=prune_steps,
+            finetune=(lambda m: finetune(m, loader, max(1, finetune_epochs // prune_steps), num_classes,
+                                         log=log, max_steps_per_epoch=max_steps_per_epoch))
+            if finetune_epochs and prune_steps > 1 else None,
+            loss_fn=taylor_loss, seed=seed, input_size=size, log=log)
+        report["prune"] = prune_report
+    if finetune_epochs:
+        model = finetune(model, train_loader(data.train, size, seed=seed), finetune_epochs, num_classes,
+                         log=log, max_steps_per_epoch=max_steps_per_epoch)
+        from edgereid.compress.prune import recalibrate_bn
+
+        recalibrate_bn(model, calib)
+    params, macs = model_complexity(model, size)
+    report["float"] = {"params": params, "macs": macs}
+    if evaluate:
+        report["float"].update(_scores(model, data, size))
+    save_checkpoint(out_dir / "model.pt", model_name=ckpt["model_name"], model_args=ckpt["model_args"],
+                    state_dict=model.state_dict(), preprocess=ckpt["preprocess"],
+                    compression={k: report[k] for k in ("prune",) if k in report})
+    if quantize == "int8":
+        if qat_epochs:
+            qmodel = quantize_qat(model, train_loader(data.train, size, seed=seed), qat_epochs, num_classes,
+                                  calib=calib, log=log, max_steps_per_epoch=max_steps_per_epoch)
+        else:
+            qmodel = ptq(model, calib, subset_size=calib_images)
+        path = export_tflite(qmodel, out_dir / "model_int8.tflite", int8=True, preprocess=ckpt["preprocess"],
+                             model_name=ckpt["model_name"])
+        report["int8"] = {"method": "qat" if qat_epochs else "ptq", "tflite_bytes": path.stat().st_size}
+        if evaluate:
+            report["int8"].update(_scores(FrozenQuantized(qmodel), data, size))
+    elif quantize is None:
+        path = export_tflite(model, out_dir / "model_float.tflite", preprocess=ckpt["preprocess"],
+                             model_name=ckpt["model_name"])
+        report["float"]["tflite_bytes"] = path.stat().st_size
+    else:
+        raise EdgereidError(f"unknown quantization {quantize!r}; expected 'int8' or none")
+    report["seconds"] = round(time.time() - t0, 1)
+    atomic.write_text(out_dir / "report.json", json.dumps(report, indent=2))
+    return report

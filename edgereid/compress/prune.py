@@ -1,0 +1,222 @@
+"""Structured (filter) pruning to a MACs target with torch-pruning's DepGraph.
+
+Unstructured pruning (`nncf.prune`) is not offered: see docs/compression.md.
+
+torch-pruning's `pruning_ratio` removes a fraction of *channels*; MACs fall roughly with
+its square (0.5 of the channels left 0.26 of the MACs on a small ResNet). Users ask for
+MACs, so `prune` bisects the channel ratio until the pruned model's MACs (counted by
+`edgereid.models.model_complexity`) are at or below the target. DepGraph prunes every
+layer coupled to a channel together (a residual ADD's two inputs, BN, the next conv's
+input), so shapes stay consistent. The embedding width is kept: every layer coupled to
+the BN-neck input is left out, as are identity classifiers.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from edgereid.errors import EdgereidError
+
+CRITERIA = ("l1", "l2", "fpgm", "taylor", "random")
+
+
+def make_importance(criterion: str):
+    """The torch-pruning importance for a criterion name (see CRITERIA)."""
+    import torch_pruning as tp
+
+    imp = tp.pruner.importance
+    table = {
+        "l1": lambda: imp.GroupMagnitudeImportance(p=1),
+        "l2": lambda: imp.GroupMagnitudeImportance(p=2),
+        "fpgm": lambda: imp.FPGMImportance(),
+        "taylor": lambda: imp.GroupTaylorImportance(),
+        "random": lambda: imp.RandomImportance(),
+    }
+    if criterion not in table:
+        raise EdgereidError(f"unknown pruning criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
+    return table[criterion]()
+
+
+def _images(batch):
+    return (batch[0] if isinstance(batch, (tuple, list)) else batch).float()
+
+
+def _count_macs(model: nn.Module, input_size) -> tuple[int, int]:
+    from edgereid.models import model_complexity
+
+    return model_complexity(model, tuple(input_size))
+
+
+def _train_outputs(out) -> torch.Tensor:
+    """A scalar touching every output so DepGraph traces train-only heads too."""
+    if isinstance(out, torch.Tensor):
+        return out.sum()
+    tensors = []
+    for item in out if isinstance(out, (tuple, list)) else [out]:
+        if isinstance(item, torch.Tensor):
+            tensors.append(item.sum())
+        elif isinstance(item, (tuple, list)):
+            tensors.extend(t.sum() for t in item if isinstance(t, torch.Tensor))
+    return sum(tensors)
+
+
+def _train_forward(model: nn.Module, x: torch.Tensor):
+    """DepGraph's tracing calls model.eval(); trace the train-mode forward (all heads) instead."""
+    model.train()
+    return model(x)
+
+
+def _protected_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
+    """Layers whose output channels must not change: classifiers and the embedding's producers."""
+    import torch_pruning as tp
+
+    protected = []
+    heads = [m for m in model.modules() if hasattr(m, "bnneck") and hasattr(m, "classifier")]
+    for head in heads:
+        protected += [m for m in (head.classifier, getattr(head, "reduce", None)) if isinstance(m, nn.Module)]
+    main_head = getattr(model, "head", None)
+    if main_head is not None and hasattr(main_head, "bnneck"):
+        graph = tp.DependencyGraph().build_dependency(
+            model, example_inputs=example, forward_fn=_train_forward, output_transform=_train_outputs)
+        group = graph.get_pruning_group(main_head.bnneck, tp.prune_batchnorm_out_channels, idxs=[0])
+        for dep, _ in group:
+            layer = dep.target.module
+            if isinstance(layer, (nn.Conv2d, nn.Linear)) and dep.handler in (
+                    tp.prune_conv_out_channels, tp.prune_linear_out_channels):
+                protected.append(layer)
+    if not heads:  # a model without BN-neck heads: its Linear layers are the outputs
+        protected += [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return protected
+
+
+def _prune_once(model: nn.Module, criterion: str, channel_ratio: float, example: torch.Tensor,
+                loss_fn: Callable | None, seed: int) -> nn.Module:
+    """A pruned deep copy of `model` at a channel ratio (all prunable groups, same ratio)."""
+    import torch_pruning as tp
+
+    net = copy.deepcopy(model)
+    protected = _protected_layers(net, example)
+    # Trace in train mode so train-only heads (SCL-net's shallow head) follow the pruning;
+    # building a DependencyGraph switches the model to eval, hence after the line above.
+    net.train()
+    importance = make_importance(criterion)
+    pruner = tp.pruner.MetaPruner(
+        net, example, importance=importance, pruning_ratio=channel_ratio,
+        ignored_layers=protected, forward_fn=_train_forward, output_transform=_train_outputs,
+        round_to=None, global_pruning=False)
+    if criterion == "taylor":
+        if loss_fn is None:
+            raise EdgereidError("the taylor criterion needs a loss on a calibration batch (loss_fn=...)")
+        net.train()  # DepGraph tracing leaves the model in eval mode
+        net.zero_grad()
+        loss_fn(net).backward()
+    torch.manual_seed(seed)  # the random control criterion draws from the global generator
+    pruner.step()
+    net.zero_grad(set_to_none=True)
+    return net
+
+
+def recalibrate_bn(model: nn.Module, batches: Iterable, max_batches: int = 50) -> nn.Module:
+    """Re-estimate BatchNorm running statistics of a pruned model on calibration data.
+
+    Removing filters shifts the statistics of every following BN; a cumulative average
+    (momentum=None) over `batches` in train mode, no gradients, no weight change.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m, m.momentum) for m in bns]
+    was_training = model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        with torch.no_grad():
+            for i, batch in enumerate(batches):
+                if i >= max_batches:
+                    break
+                x = _images(batch)
+                if x.shape[0] > 1:
+                    model(x)
+    finally:
+        for m, mom in saved:
+            m.momentum = mom
+        model.train(was_training)
+    return model
+
+
+def prune_to_macs(model: nn.Module, example: torch.Tensor, target_macs_ratio: float,
+                  criterion: str = "l1", input_size=None, loss_fn: Callable | None = None,
+                  seed: int = 0, tolerance: float = 0.005, max_iters: int = 12):
+    """Bisect the channel ratio so MACs(pruned) <= target_macs_ratio * MACs(model).
+
+    Returns (pruned model, channel ratio, achieved MACs ratio). The result is the least
+    pruned model meeting the target within `max_iters` bisection steps.
+    """
+    if not 0.0 < target_macs_ratio <= 1.0:
+        raise EdgereidError(f"target MACs ratio must be in (0, 1], got {target_macs_ratio}")
+    input_size = tuple(input_size or example.shape[-2:])
+    _, base_macs = _count_macs(model, input_size)
+    if target_macs_ratio >= 1.0:
+        return copy.deepcopy(model), 0.0, 1.0
+    lo, hi = 0.0, 0.95
+    best = None
+    for _ in range(max_iters):
+        mid = (lo + hi) / 2
+        pruned = _prune_once(model, criterion, mid, example, loss_fn, seed)
+        ratio = _count_macs(pruned, input_size)[1] / base_macs
+        if ratio <= target_macs_ratio:
+            best, hi = (pruned, mid, ratio), mid
+            if target_macs_ratio - ratio <= tolerance:
+                break
+        else:
+            lo = mid
+    if best is None:
+        pruned = _prune_once(model, criterion, hi, example, loss_fn, seed)
+        ratio = _count_macs(pruned, input_size)[1] / base_macs
+        if ratio > target_macs_ratio + tolerance:
+            raise EdgereidError(f"cannot reach {target_macs_ratio:.2f}x MACs by pruning channels "
+                                f"(reached {ratio:.3f}x at channel ratio {hi}): protected layers dominate")
+        best = (pruned, hi, ratio)
+    return best
+
+
+def prune(model: nn.Module, example: torch.Tensor, target_macs_ratio: float, criterion: str = "l1",
+          calib: Iterable | None = None, steps: int = 1, finetune: Callable | None = None,
+          loss_fn: Callable | None = None, seed: int = 0, input_size=None, log: Callable | None = None):
+    """Structured filter pruning to `target_macs_ratio` of the MACs, one-shot or iterative.
+
+    `example`: a batch of images (>= 2, train-mode tracing needs BN batch statistics).
+    `steps` > 1 prunes in geometric MACs steps (e.g. 0.5 in 2 steps: 0.71, then 0.5) and
+    calls `finetune(model)` after each step but the last (the caller fine-tunes at the
+    end). BN statistics are re-estimated on `calib` after every step. Taylor needs
+    `loss_fn(model) -> scalar loss` on a calibration batch. Returns (model, report).
+    """
+    if example.shape[0] < 2:
+        example = torch.cat([example, example])
+    input_size = tuple(input_size or example.shape[-2:])
+    base_params, base_macs = _count_macs(model, input_size)
+    current = model
+    history = []
+    for step in range(1, steps + 1):
+        step_target = target_macs_ratio ** (step / steps)
+        # The current model already has some fraction of the original MACs.
+        cur_macs = _count_macs(current, input_size)[1]
+        relative = min(1.0, step_target * base_macs / cur_macs)
+        current, ch_ratio, _ = prune_to_macs(current, example, relative, criterion, input_size, loss_fn, seed)
+        if calib is not None:
+            recalibrate_bn(current, calib)
+        params, macs = _count_macs(current, input_size)
+        history.append({"step": step, "channel_ratio": round(ch_ratio, 4), "macs_ratio": macs / base_macs,
+                        "params": params, "macs": macs})
+        if log is not None:
+            log(f"prune step {step}/{steps} ({criterion}): MACs {macs / base_macs:.3f}x, params {params}")
+        if finetune is not None and step < steps:
+            current = finetune(current) or current
+    params, macs = _count_macs(current, input_size)
+    report = {"criterion": criterion, "target_macs_ratio": target_macs_ratio, "steps": steps,
+              "params_before": base_params, "macs_before": base_macs, "params_after": params,
+              "macs_after": macs, "macs_ratio": macs / base_macs, "history": history}
+    return current.eval(), report

@@ -1,0 +1,221 @@
+"""int8 quantization: post-training (NNCF `quantize_pt2e`) and quantization-aware training.
+
+Both return a `torch.fx.GraphModule` in NCHW that takes float images and returns the
+float embedding, with int8 quantize/dequantize pairs where TFLite will have int8
+tensors: it is the reference the exported .tflite is compared with, and
+`edgereid.export.export_tflite(quantized, path, int8=True)` converts it as is.
+
+Scheme (what TFLite Micro / CMSIS-NN run): weights int8 per-channel symmetric,
+activations int8 per-tensor affine, biases int32, set by `EdgeInt8Quantizer`.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from edgereid.compress.quantizer import EdgeInt8Quantizer
+from edgereid.errors import EdgereidError
+from edgereid.export.prepare import fold_bn_neck
+
+
+def _images(batch) -> torch.Tensor:
+    """The image tensor of a batch: a tensor, or the first item of (img, pid, camid, ...)."""
+    if isinstance(batch, (tuple, list)):
+        batch = batch[0]
+    if not isinstance(batch, torch.Tensor) or batch.ndim != 4:
+        raise EdgereidError(f"calibration batches must be image tensors [N, 3, H, W], got {type(batch).__name__}"
+                            f"{'' if not isinstance(batch, torch.Tensor) else ' of shape ' + str(tuple(batch.shape))}")
+    return batch.float()
+
+
+def calibration_batches(calib: Iterable, max_images: int = 256) -> list[torch.Tensor]:
+    """Materialise up to `max_images` images from `calib` (loader, list of batches or a tensor)."""
+    if isinstance(calib, torch.Tensor):
+        calib = [calib]
+    out, n = [], 0
+    for batch in calib:
+        x = _images(batch)
+        out.append(x[: max_images - n])
+        n += out[-1].shape[0]
+        if n >= max_images:
+            break
+    if not out:
+        raise EdgereidError("calibration data is empty: pass at least one batch of images")
+    return out
+
+
+def _export(module: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    # A dynamic batch keeps the quantized model usable for evaluation at any batch size;
+    # the TFLite conversion re-traces it at batch 1.
+    example = example[:2] if example.shape[0] >= 2 else torch.cat([example, example])
+    return torch.export.export(module, (example,), dynamic_shapes=({0: batch},)).module()
+
+
+def embedding_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Median cosine similarity between two [N, D] embedding batches."""
+    return float(torch.nn.functional.cosine_similarity(a.flatten(1), b.flatten(1), dim=1).median())
+
+
+def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: str = "histogram",
+             fast_bias_correction: bool | None = True, min_cosine: float = 0.9) -> torch.fx.GraphModule:
+    """int8 post-training quantization of an eval-mode Re-ID model.
+
+    `calib`: batches of preprocessed images (e.g. a DataLoader over a seeded subset of the
+    training set); at most `subset_size` images are used. The BN-neck is folded first
+    (see `edgereid.export.prepare`), so no float op is left for the TFLite converter.
+
+    `method`:
+    - "histogram" (default): torchao `prepare_pt2e`/`convert_pt2e` with `EdgeInt8Quantizer`
+      (histogram observers for activations, min/max per channel for weights);
+    - "nncf": `nncf.experimental.torch.fx.quantize_pt2e` with the same quantizer (adds
+      fast bias correction). On our backbones with the folded BN-neck NNCF 3.4 returned a
+      model whose embedding had cosine 0.12 to the float one (docs/compression.md), so the
+      result is checked: an embedding cosine to the float model below `min_cosine` on the
+      calibration images raises instead of handing back a broken model.
+    """
+    batches = calibration_batches(calib, subset_size)
+    float_model = fold_bn_neck(copy.deepcopy(model).eval())
+    with torch.no_grad():
+        graph = _export(float_model, batches[0])
+        if method == "nncf":
+            import nncf
+            from nncf.experimental.torch.fx import quantize_pt2e
+
+            quantized = quantize_pt2e(
+                graph, EdgeInt8Quantizer(), nncf.Dataset(batches), subset_size=len(batches),
+                fast_bias_correction=fast_bias_correction,
+                # Keep weights as float + quantize/dequantize: the LiteRT converter folds
+                # that pattern itself and rejects pre-folded int8 weight constants.
+                fold_quantize=False,
+            )
+        elif method == "histogram":
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+            observed = prepare_pt2e(graph, EdgeInt8Quantizer())
+            for x in batches:
+                observed(x)
+            quantized = convert_pt2e(observed, fold_quantize=False)
+        else:
+            raise EdgereidError(f"unknown quantization method {method!r}; expected 'histogram' or 'nncf'")
+        probe = batches[0][:64]
+        cos = embedding_cosine(quantized(probe), float_model(probe))
+    if cos < min_cosine:
+        raise EdgereidError(f"int8 quantization ({method}) broke the model: embedding cosine to float "
+                            f"{cos:.3f} < {min_cosine} on calibration images")
+    quantized.meta["edgereid_quantized"] = f"int8-ptq-{method}"
+    quantized.meta["edgereid_float_cosine"] = cos
+    return quantized
+
+
+class _FlatTrainOutputs(nn.Module):
+    """Train-mode forward as a flat tuple (embedding, *logits, *features) for torch.export."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return (out.embedding, *out.logits, *out.features)
+
+
+class _EmbeddingOnly(nn.Module):
+    def __init__(self, graph: torch.fx.GraphModule):
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, x):
+        return self.graph(x)[0]
+
+
+def reid_loss(num_classes: int, margin: float = 0.3, eps: float = 0.1) -> Callable:
+    """CE with label smoothing on every identity head + batch-hard triplet on every feature."""
+    from edgereid.losses import CrossEntropyLabelSmooth, TripletLoss
+
+    ce, tri = CrossEntropyLabelSmooth(num_classes, eps), TripletLoss(margin)
+
+    def loss(logits: list, features: list, pids: torch.Tensor) -> torch.Tensor:
+        return sum(ce(l, pids) for l in logits) + sum(tri(f, pids) for f in features)
+
+    return loss
+
+
+def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_classes: int,
+                 lr: float = 1e-4, calib: Iterable | None = None, log: Callable | None = None,
+                 max_steps_per_epoch: int | None = None) -> torch.fx.GraphModule:
+    """Quantization-aware fine-tuning: fake-quant graph trained with the Re-ID loss.
+
+    `train_loader` yields (images, pids, ...) batches (PK-sampled for the triplet loss).
+    The graph is `prepare_qat_pt2e` of the train-mode model (conv+BN folded with
+    simulated statistics, weights and activations fake-quantized with the same
+    `EdgeInt8Quantizer` scheme PTQ uses), trained `epochs` epochs, then converted: the
+    learned ranges become the scales of the TFLite file. The BN-neck is frozen as a
+    diagonal Linear first (its running statistics from pre-training), so it quantizes
+    like any FULLY_CONNECTED. Returns the same kind of module as `quantize`.
+    """
+    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+
+    net = copy.deepcopy(model)
+    fold_bn_neck(net.eval())  # frozen BN-neck (eval semantics) before switching to train
+    net.train()
+    loader_batches = iter(train_loader)
+    first = next(loader_batches, None)
+    if first is None:
+        raise EdgereidError("QAT training data is empty")
+    example = _images(first)
+    batch = torch.export.Dim("batch", min=2, max=4096)
+    graph = torch.export.export(_FlatTrainOutputs(net), (example,),
+                                dynamic_shapes=({0: batch},)).module()
+    graph = prepare_qat_pt2e(graph, EdgeInt8Quantizer(is_qat=True))
+    with torch.no_grad():
+        probe = net(example)
+    n_heads = len(probe.logits)
+    loss_fn = reid_loss(num_classes)
+    params = [p for p in graph.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=5e-4)
+    if calib is not None:  # warm the observers on calibration data before the first step
+        move_exported_model_to_train(graph)
+        with torch.no_grad():
+            for x in calibration_batches(calib, 64):
+                if x.shape[0] >= 2:
+                    try:
+                        graph(x)
+                    except RuntimeError as exc:
+                        raise EdgereidError("QAT forward failed in the fake-quant graph: "
+                                            f"{str(exc).splitlines()[0]}") from exc
+    for epoch in range(max(0, epochs)):
+        move_exported_model_to_train(graph)
+        total, steps = 0.0, 0
+        for step, batch in enumerate(train_loader):
+            if max_steps_per_epoch is not None and step >= max_steps_per_epoch:
+                break
+            x, pids = _images(batch), batch[1]
+            if x.shape[0] < 2:
+                continue
+            try:
+                out = graph(x)
+            except RuntimeError as exc:
+                # Seen with torch 2.13 + torchao 0.18 fake-quant (docs/compression.md).
+                raise EdgereidError(f"QAT forward failed in the fake-quant graph: {str(exc).splitlines()[0]}") from exc
+            logits, feats = list(out[1:1 + n_heads]), list(out[1 + n_heads:])
+            loss = loss_fn(logits, feats, pids)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss)
+            steps += 1
+        if log is not None:
+            log(f"qat epoch {epoch + 1}/{epochs}: loss {total / max(1, steps):.4f} ({steps} steps)")
+    move_exported_model_to_eval(graph)
+    converted = convert_pt2e(graph, fold_quantize=False)
+    wrapped = _EmbeddingOnly(converted).eval()
+    # Re-export to a plain eval graph returning only the embedding (train-only heads drop out).
+    with torch.no_grad():
+        final = _export(wrapped, example)
+    final.meta["edgereid_quantized"] = "int8-qat"
+    return final

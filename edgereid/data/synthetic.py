@@ -1,0 +1,195 @@
+"""The embedded default dataset: seeded procedural pedestrians in real on-disk layouts.
+
+`synthesize(root, seed)` writes, under `root`:
+
+    market1501/bounding_box_train|query|bounding_box_test/   visible only, 6 cameras,
+        Market-1501 names (0002_c1s1_000128_00.jpg), junk (-1_...) and distractors (0000_...)
+    sysu/cam1..cam6/<pid>/<0001.jpg>, sysu/exp/{train,val,test}_id.txt
+        SYSU-MM01 layout, cameras 3 and 6 infrared; visible cameras 1, 2, 4, 5 are the
+        same cameras as in the Market layout
+    manifest.json   seed, parameters and counts
+
+Every image has its own RNG derived from (seed, layout, pid, camera, index), so the same
+seed gives the same bytes (JPEG with fixed settings). The set is built in a sibling
+`root.tmp-*` folder and renamed into place, so a reader never sees half a dataset.
+See `edgereid.data.render` for what makes identities differ.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from edgereid.data.render import Identity, render, sample_camera, sample_identity
+from edgereid.errors import DatasetError
+
+GENERATOR_VERSION = 1
+DEFAULT_ROOT = Path("data/synthetic")
+NUM_CAMS = 6
+SYSU_INFRARED = (3, 6)
+JPEG_SETTINGS = {"format": "JPEG", "quality": 92, "subsampling": 0, "optimize": False}
+_MARKET, _SYSU, _DISTRACTOR, _JUNK = 1, 2, 3, 4  # RNG stream tags
+
+
+def _spread(rng, n_images: int, cams: list[int]) -> dict[int, int]:
+    """At least one image per camera, the rest at random."""
+    counts = {c: 1 for c in cams}
+    for c in rng.choice(cams, max(n_images - len(cams), 0)):
+        counts[int(c)] += 1
+    return counts
+
+
+def plan_market(seed, train_pids, test_pids, images_per_id, num_distractors, num_junk):
+    """(split, filename, pid, camid, kind, rng key) of every image of the Market layout."""
+    items = []
+    for pid in sorted(train_pids) + sorted(test_pids):
+        rng = np.random.default_rng([seed, _MARKET, pid])
+        cams = sorted(int(c) for c in rng.choice(np.arange(1, NUM_CAMS + 1), rng.integers(2, NUM_CAMS + 1), replace=False))
+        n = max(images_per_id + int(rng.integers(-3, 4)), len(cams) + 1)
+        query_cams = set(int(c) for c in rng.choice(cams, 2, replace=False)) if pid in test_pids else set()
+        j = 0
+        for cam, count in _spread(rng, n, cams).items():
+            for k in range(count):
+                split = "bounding_box_train" if pid in train_pids else (
+                    "query" if cam in query_cams and k == 0 else "bounding_box_test")
+                name = f"{pid:04d}_c{cam}s1_{pid * 64 + j:06d}_00.jpg"
+                items.append((split, name, pid, cam, "person", (_MARKET, pid, cam, j)))
+                j += 1
+    rng = np.random.default_rng([seed, _DISTRACTOR])
+    for i in range(num_distractors):
+        cam = int(rng.integers(1, NUM_CAMS + 1))
+        items.append(("bounding_box_test", f"0000_c{cam}s1_{900000 + i:06d}_00.jpg", 0, cam, "distractor", (_DISTRACTOR, i)))
+    for i in range(num_junk):
+        cam = int(rng.integers(1, NUM_CAMS + 1))
+        items.append(("bounding_box_test", f"-1_c{cam}s1_{950000 + i:06d}_00.jpg", -1, cam, "junk", (_JUNK, i)))
+    return items
+
+
+def plan_sysu(seed, pids, images_per_id):
+    items = []
+    for pid in sorted(pids):
+        rng = np.random.default_rng([seed, _SYSU, pid])
+        ir = [int(c) for c in rng.choice(SYSU_INFRARED, rng.integers(1, 3), replace=False)]
+        rgb = [int(c) for c in rng.choice([1, 2, 4, 5], rng.integers(2, 5), replace=False)]
+        n = max(images_per_id + int(rng.integers(-3, 4)), len(ir) + len(rgb))
+        # about a third of a person's images are infrared, as in SYSU-MM01
+        counts = _spread(rng, n // 3, sorted(ir)) | _spread(rng, n - n // 3, sorted(rgb))
+        for cam, count in sorted(counts.items()):
+            for k in range(count):
+                items.append((f"cam{cam}/{pid:04d}", f"{k + 1:04d}.jpg", pid, cam, "person", (_SYSU, pid, cam, k)))
+    return items
+
+
+def _write_image(path: Path, pixels: np.ndarray):
+    Image.fromarray(pixels).save(path, **JPEG_SETTINGS)
+
+
+def _ids_line(ids) -> str:
+    return ",".join(str(i) for i in sorted(ids)) + "\n"
+
+
+def synthesize(root=DEFAULT_ROOT, seed: int = 0, num_ids: int = 600, images_per_id: int = 16,
+               num_distractors: int | None = None, num_junk: int | None = None,
+               overwrite: bool = False, progress: bool = True) -> Path:
+    """Generate the synthetic set at `root` (half of `num_ids` for training, half for test).
+
+    Raises DatasetError if `root` exists and `overwrite` is false.
+    """
+    root = Path(root)
+    if num_ids < 4 or images_per_id < 4 or images_per_id > 60:
+        raise DatasetError(f"synthetic: need num_ids >= 4 and 4 <= images_per_id <= 60, got {num_ids}, {images_per_id}")
+    if num_ids > 9999:
+        raise DatasetError(f"synthetic: num_ids {num_ids} does not fit 4-digit pids (max 9999)")
+    if root.exists() and not overwrite:
+        raise DatasetError(f"synthetic: {root} already exists (pass overwrite=True, or --force on the command line, to replace it)")
+    num_test = num_ids // 2
+    num_distractors = num_test if num_distractors is None else num_distractors
+    num_junk = num_test // 3 if num_junk is None else num_junk
+
+    rng = np.random.default_rng([seed, 0])
+    visible_cams = [sample_camera(rng, infrared=False) for _ in range(NUM_CAMS)]
+    infrared_cams = [sample_camera(rng, infrared=True) for _ in SYSU_INFRARED]
+    sysu_cams = {c: visible_cams[c - 1] for c in (1, 2, 4, 5)} | dict(zip(SYSU_INFRARED, infrared_cams))
+    identities = {pid: sample_identity(rng) for pid in range(1, num_ids + 1)}
+    order = rng.permutation(np.arange(1, num_ids + 1))
+    test_pids = set(int(p) for p in order[:num_test])
+    train_pids = set(int(p) for p in order[num_test:])
+    val_pids = set(int(p) for p in rng.choice(sorted(train_pids), max(len(train_pids) // 10, 1), replace=False))
+
+    market = plan_market(seed, train_pids, test_pids, images_per_id, num_distractors, num_junk)
+    sysu = plan_sysu(seed, train_pids | test_pids, images_per_id)
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{root.name}.tmp-", dir=root.parent))
+    try:
+        for folder in ("bounding_box_train", "query", "bounding_box_test"):
+            (tmp / "market1501" / folder).mkdir(parents=True)
+        jobs = [("market1501", cams_item) for cams_item in market] + [("sysu", item) for item in sysu]
+        for layout, (folder, name, pid, cam, kind, key) in tqdm(jobs, desc=f"synthesizing {root}", disable=not progress,
+                                                                unit="img", mininterval=1.0):
+            image_rng = np.random.default_rng([seed, *key])
+            if kind == "person":
+                person: Identity = identities[pid]
+            else:  # distractors and junk are people from outside the id set
+                person = sample_identity(image_rng)
+            cam_model = visible_cams[cam - 1] if layout == "market1501" else sysu_cams[cam]
+            out_dir = tmp / layout / folder
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _write_image(out_dir / name, render(person, cam_model, image_rng, junk=kind == "junk"))
+        exp = tmp / "sysu" / "exp"
+        exp.mkdir(parents=True)
+        (exp / "train_id.txt").write_text(_ids_line(train_pids - val_pids))
+        (exp / "val_id.txt").write_text(_ids_line(val_pids))
+        (exp / "test_id.txt").write_text(_ids_line(test_pids))
+        manifest = {
+            "generator": "edgereid.data.synthetic", "version": GENERATOR_VERSION, "seed": seed,
+            "num_ids": num_ids, "images_per_id": images_per_id, "num_distractors": num_distractors,
+            "num_junk": num_junk, "image_size": [128, 64], "jpeg": {k: v for k, v in JPEG_SETTINGS.items()},
+            "market1501": {"train_ids": len(train_pids), "test_ids": len(test_pids),
+                           "images": {s: sum(1 for m in market if m[0] == s)
+                                      for s in ("bounding_box_train", "query", "bounding_box_test")}},
+            "sysu": {"train_ids": len(train_pids - val_pids), "val_ids": len(val_pids),
+                     "test_ids": len(test_pids), "infrared_cams": list(SYSU_INFRARED), "images": len(sysu)},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if root.exists():  # overwrite: move the old set aside first so the swap is quick
+            old = Path(tempfile.mkdtemp(prefix=f"{root.name}.old-", dir=root.parent))
+            os.replace(root, old / root.name)
+            shutil.rmtree(old)
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
+def read_manifest(root) -> dict | None:
+    path = Path(root) / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def ensure_synthetic(root=DEFAULT_ROOT, seed: int = 0, progress: bool = True) -> Path:
+    """Generate the default set at `root` if it is missing or from an older generator."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    if manifest is not None and manifest.get("version") == GENERATOR_VERSION:
+        return root
+    if manifest is None and root.exists():
+        raise DatasetError(f"synthetic: {root} exists but has no manifest.json; not a synthetic set, not touching it")
+    try:
+        return synthesize(root, seed=seed, overwrite=manifest is not None, progress=progress)
+    except OSError:
+        # another process may have renamed its copy into place first
+        manifest = read_manifest(root)
+        if manifest is not None and manifest.get("version") == GENERATOR_VERSION:
+            return root
+        raise

@@ -1,0 +1,6 @@
+"""Training and evaluation: the loop, checkpoints, feature extraction, protocol metrics."""
+from edgereid.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from edgereid.engine.evaluator import EvalResult, evaluate, extract_features
+from edgereid.engine.trainer import TrainConfig, train
+
+__all__ = ["TrainConfig", "train", "EvalResult", "evaluate", "extract_features", "save_checkpoint", "load_checkpoint", "model_from_checkpoint"]

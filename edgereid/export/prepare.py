@@ -1,0 +1,85 @@
+"""Turn an eval-mode Re-ID model into one whose every op has an int8 TFLite kernel.
+
+The only op of our backbones without one is the BN-neck's BatchNorm1d on the pooled
+vector: TFLite has no BATCH_NORM, the converter lowers it to float MUL + ADD, and
+PT2E cannot fold it into a conv because a mean sits in between. Two exact rewrites:
+
+- a Linear before it (the head's `reduce` layer): fold the BN into that Linear;
+- otherwise: replace it by a 1x1 depthwise conv (D MACs). Per-channel symmetric int8
+  quantizes each channel's single weight exactly (to +-127), so the only rounding is
+  the activation's.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def _bn_scale_shift(bn: nn.BatchNorm1d):
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps) if bn.affine else \
+        1.0 / torch.sqrt(bn.running_var + bn.eps)
+    bias = bn.bias.detach() if bn.affine else torch.zeros_like(bn.running_mean)
+    return scale, bias - bn.running_mean * scale
+
+
+class DiagonalAffine(nn.Module):
+    """y = x * scale + shift on [N, D] as a 1x1 depthwise conv: an int8 DEPTHWISE_CONV_2D.
+
+    Not a Linear with a diagonal weight: NNCF 3.4's quantize_pt2e returned a broken model
+    (embedding cosine -0.47 vs float) for an exactly diagonal Linear weight, while the
+    depthwise form quantizes each channel's single weight exactly.
+    """
+
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor):
+        super().__init__()
+        dim = scale.numel()
+        self.conv = nn.Conv2d(dim, dim, 1, groups=dim, bias=True)
+        with torch.no_grad():
+            self.conv.weight.copy_(scale.view(dim, 1, 1, 1))
+            self.conv.bias.copy_(shift)
+        self.conv.requires_grad_(False)
+
+    def forward(self, x):
+        return self.conv(x[:, :, None, None]).flatten(1)
+
+
+def fold_bn_neck(model: nn.Module) -> nn.Module:
+    """Rewrite every BatchNorm1d of `model` (in place, eval semantics); returns `model`."""
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if not isinstance(child, nn.BatchNorm1d):
+                continue
+            scale, shift = _bn_scale_shift(child)
+            reduce = getattr(parent, "reduce", None)
+            if child_name == "bnneck" and isinstance(reduce, nn.Linear):
+                with torch.no_grad():
+                    reduce.weight.mul_(scale[:, None])
+                    b = reduce.bias if reduce.bias is not None else torch.zeros_like(shift)
+                    new_bias = b * scale + shift
+                if reduce.bias is None:
+                    reduce.bias = nn.Parameter(new_bias)
+                else:
+                    reduce.bias.data.copy_(new_bias)
+                setattr(parent, child_name, nn.Identity())
+            else:
+                setattr(parent, child_name, DiagonalAffine(scale, shift))
+    return model
+
+
+def prepare_for_export(model: nn.Module) -> nn.Module:
+    """A deep-copied eval-mode model with the BN-neck folded; same outputs as `model.eval()`."""
+    model = copy.deepcopy(model).eval()
+    return fold_bn_neck(model)
+
+
+class ChannelsLast(nn.Module):
+    """NHWC in, as camera pipelines and TFLite Micro hand images over; NCHW inside."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x.permute(0, 3, 1, 2))

@@ -1,0 +1,191 @@
+"""build_firmware: .tflite -> C project -> make -> size report checked against the board."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgereid.errors import BoardError, FirmwareError
+from edgereid.firmware import codegen
+from edgereid.firmware.codegen import BoardSpec
+from edgereid.firmware.ir import Graph
+from edgereid.firmware.lowering import Layer, lower_graph
+from edgereid.firmware.planner import Schedule, plan
+from edgereid.firmware.tflite_reader import read_tflite
+
+SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
+
+
+def board_spec(board) -> BoardSpec:
+    """A BoardSpec from a BoardSpec, an edgereid.boards.Board, a board name or a YAML path."""
+    if isinstance(board, BoardSpec):
+        return board
+    if board is None:
+        board = "host"
+    if isinstance(board, (str, os.PathLike)):
+        from edgereid.boards import load_board
+
+        board = load_board(board)
+    tc, mem = board.toolchain, board.memory
+    return BoardSpec(name=board.name, core=board.core, cc=tc.cc, cflags=tuple(tc.cflags),
+                     ldscript=board.resolve(tc.ldscript), startup=board.resolve(tc.startup),
+                     flash_bytes=mem.flash_bytes, ram_bytes=mem.ram_bytes, stack_bytes=mem.stack_bytes)
+
+
+@dataclass
+class SizeReport:
+    text: int
+    data: int
+    bss: int
+    arena_bytes: int
+    stack_bytes: int
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.text + self.data
+
+    @property
+    def ram_bytes(self) -> int:
+        """Static RAM (.data + .bss, the arena included) plus the reserved stack."""
+        return self.data + self.bss + self.stack_bytes
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    executable: Path
+    board: BoardSpec
+    size: SizeReport
+    schedule: Schedule
+    layers: list[Layer]
+    graph: Graph
+
+
+def generate(graph: Graph, board, out_dir, hil: bool = False, layers: list[Layer] | None = None,
+             schedule: Schedule | None = None, dsp: bool = True) -> Path:
+    """Write the C project for `graph` into `out_dir` (replaced as a whole, never half-written)."""
+    spec = board_spec(board)
+    layers = layers if layers is not None else lower_graph(graph)
+    schedule = schedule if schedule is not None else plan(graph, layers)
+    model_bytes = Path(graph.source).read_bytes() if graph.source and Path(graph.source).is_file() else b""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        codegen.write_project(graph, layers, schedule, spec, tmp, model_bytes, Path(graph.source).name, hil=hil,
+                              dsp=dsp)
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old.{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _run_make(project: Path, spec: BoardSpec, extra_cflags: str) -> None:
+    if shutil.which(spec.cc) is None:
+        raise FirmwareError(f"board {spec.name}: C compiler '{spec.cc}' not found on PATH "
+                            "(install it, e.g. apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+    if shutil.which("make") is None:
+        raise FirmwareError("'make' not found on PATH")
+    args = ["make", "-C", str(project), "-j1"]
+    if extra_cflags:
+        args += [f"EXTRA_CFLAGS={extra_cflags}", f"EXTRA_LDFLAGS={extra_cflags}"]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = (proc.stdout + proc.stderr).strip().splitlines()
+        errors = [l.strip() for l in lines if "error:" in l or "undefined reference" in l] or lines[-3:]
+        raise FirmwareError(f"building the firmware for board {spec.name} failed (make exit {proc.returncode}): "
+                            + " | ".join(errors[:3]))
+
+
+def measure_size(executable: Path, spec: BoardSpec, arena_bytes: int) -> SizeReport:
+    tool = "arm-none-eabi-size" if spec.is_cortex_m else "size"
+    if shutil.which(tool) is None:
+        raise FirmwareError(f"'{tool}' not found on PATH (needed for the size report)")
+    proc = subprocess.run([tool, str(executable)], capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or len(lines) < 2:
+        raise FirmwareError(f"{tool} {executable} failed: {proc.stderr.strip()}")
+    text, data, bss = (int(v) for v in lines[1].split()[:3])
+    return SizeReport(text, data, bss, arena_bytes, spec.stack_bytes or 0)
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.0f} KiB" if n >= 10 * 1024 else f"{n / 1024:.1f} KiB"
+
+
+def check_fit(size: SizeReport, spec: BoardSpec) -> None:
+    for what, need, have in (("flash", size.flash_bytes, spec.flash_bytes), ("RAM", size.ram_bytes, spec.ram_bytes)):
+        if have is not None and need > have:
+            raise FirmwareError(f"model needs {_kib(need)} {what}, board {spec.name} has {_kib(have)} "
+                                f"(over by {_kib(need - have)})")
+
+
+def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool = False,
+                   dsp: bool = True) -> BuildResult:
+    """Generate, compile and size-check; on any failure `out_dir` is left as it was.
+
+    hil=True builds the HIL app with the per-layer hook; dsp=False compiles the
+    kernels' portable loops (-DEREID_NO_DSP) on a core that has the DSP extension."""
+    spec = board_spec(board)
+    if sanitize and spec.is_cortex_m:
+        raise FirmwareError(f"sanitize=True builds run on the host only, board {spec.name} is {spec.core}")
+    graph = read_tflite(model_path)
+    layers = lower_graph(graph)
+    schedule = plan(graph, layers)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build.", dir=out_dir.parent))
+    try:
+        project = tmp / "project"
+        project.mkdir()
+        codegen.write_project(graph, layers, schedule, spec, project, Path(model_path).read_bytes(),
+                              Path(model_path).name, hil=hil, dsp=dsp)
+        if sanitize:  # bake the flags in, so `make` in the output folder rebuilds the same binary
+            mk = project / "Makefile"
+            mk.write_text(mk.read_text().replace("EXTRA_CFLAGS =\n", f"EXTRA_CFLAGS = {SANITIZE_FLAGS}\n")
+                          .replace("EXTRA_LDFLAGS =\n", f"EXTRA_LDFLAGS = {SANITIZE_FLAGS}\n"))
+        _run_make(project, spec, "")
+        exe_name = "firmware.elf" if spec.is_cortex_m else "firmware"
+        size = measure_size(project / exe_name, spec, schedule.arena_bytes)
+        check_fit(size, spec)
+        _replace_dir(project, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return BuildResult(out_dir, out_dir / exe_name, spec, size, schedule, layers, graph)
+
+
+def format_report(result: BuildResult) -> str:
+    s, sched = result.size, result.schedule
+    rows = [f"{'#':>3}  {'op':<22} {'MACs':>12} {'weights B':>10} {'live arena B':>12}"]
+    for r in sched.layers:
+        alias = " (alias)" if r.index in sched.aliased_layers else ""
+        rows.append(f"{r.index:>3}  {(r.kind + alias):<22} {r.macs:>12,} {r.weight_bytes:>10,} {r.live_bytes:>12,}")
+    spec = result.board
+    budget = lambda have: f" of {have:,}" if have else ""
+    rows += [
+        f"total MACs {sum(l.macs for l in result.layers):,}; weights+params {sum(l.weight_bytes for l in result.layers):,} B",
+        f"arena {sched.arena_bytes:,} B (sum of activations {sched.sum_activation_bytes:,} B, "
+        f"lower bound {sched.lower_bound_bytes:,} B)",
+        f"flash {s.flash_bytes:,} B{budget(spec.flash_bytes)} (text {s.text:,} + data {s.data:,})",
+        f"RAM {s.ram_bytes:,} B{budget(spec.ram_bytes)} (data {s.data:,} + bss {s.bss:,} [arena {s.arena_bytes:,}] "
+        f"+ stack {s.stack_bytes:,})",
+    ]
+    return "\n".join(rows)
+
+
+__all__ = ["BuildResult", "SizeReport", "board_spec", "build_firmware", "check_fit", "format_report",
+           "generate", "measure_size", "BoardError"]

@@ -1,0 +1,482 @@
+"""Build small int8 TFLite models directly, for testing the firmware against LiteRT.
+
+A model is described by a plain spec (dict), so a test can sweep shapes and options
+without TensorFlow:
+
+    spec = {
+        "name": "conv_3x3_s2",
+        "seed": 0,
+        "inputs": [{"name": "x", "shape": [1, 9, 9, 5], "scale": 0.05, "zero_point": -3}],
+        "ops": [
+            {"op": "CONV_2D", "filters": 7, "kernel": [3, 3], "stride": [2, 2],
+             "padding": "SAME", "activation": "RELU6"},
+        ],
+    }
+    tflite_bytes = build_model(spec)
+
+Each op reads the previous op's output unless it names its inputs ("inputs": ["x", "y"]);
+its output is called "name" if given (else "t<k>"). The last op's output is the model
+output unless "outputs" lists names. An input with "dtype": "float32" gets a QUANTIZE
+in front (the int8 tensor is named "<name>_q"); "float_output": True appends a
+DEQUANTIZE. Weights are random int8 from numpy's seeded generator, conv/depthwise
+weights per-channel quantized (quantized_dimension 0 / 3), activations asymmetric.
+Output scales not given in an op's "output": {"scale", "zero_point"} are chosen so the
+output spreads over the int8 range. The same spec gives the same bytes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import flatbuffers
+import numpy as np
+
+from edgereid.errors import FirmwareError
+
+try:  # the schema module ships with ai-edge-litert; tflite-runtime has none
+    from ai_edge_litert import schema_py_generated as _schema
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    _schema = None
+    _SCHEMA_IMPORT_ERROR = exc
+
+__all__ = ["build_model", "ModelBuilder", "TensorInfo", "OP_VERSIONS"]
+
+# Versions that declare int8 (per-channel) support; BUILTIN_REF registers them all.
+OP_VERSIONS = {
+    "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "ADD": 2, "MUL": 2,
+    "MAX_POOL_2D": 2, "AVERAGE_POOL_2D": 2, "MEAN": 2, "PAD": 2, "PADV2": 2,
+    "CONCATENATION": 2, "SOFTMAX": 2, "RESIZE_NEAREST_NEIGHBOR": 3, "L2_NORMALIZATION": 2,
+    "RESHAPE": 1, "QUANTIZE": 2, "DEQUANTIZE": 2,
+}
+
+_ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+_PADDING = {"SAME": 0, "VALID": 1}
+_TYPES = {"float32": 0, "int32": 2, "int8": 9}
+
+
+def _require_schema():
+    if _schema is None:
+        raise FirmwareError(f"building .tflite models needs ai-edge-litert's schema module ({_SCHEMA_IMPORT_ERROR})")
+    return _schema
+
+
+@dataclass
+class TensorInfo:
+    index: int
+    shape: tuple
+    dtype: str
+    scale: float | None = None
+    zero_point: int = 0
+
+
+def out_size(padding: str, in_size: int, k: int, stride: int, dilation: int = 1) -> int:
+    """TFLite ComputeOutSize."""
+    eff = (k - 1) * dilation + 1
+    if padding == "SAME":
+        return (in_size + stride - 1) // stride
+    return (in_size + stride - eff) // stride
+
+
+class ModelBuilder:
+    """Tensors, buffers and operators of one subgraph, packed with the object API."""
+
+    def __init__(self, seed: int = 0):
+        self.schema = _require_schema()
+        self.rng = np.random.default_rng(seed)
+        self.tensors: list = []
+        self.buffers: list = [self.schema.BufferT()]  # buffer 0: the empty sentinel
+        self.operators: list = []
+        self.opcodes: dict[tuple[int, int], int] = {}
+        self.names: dict[str, TensorInfo] = {}
+
+    # -- tensors -----------------------------------------------------------
+    def tensor(self, name: str, shape, dtype: str, scale=None, zero_point=None, data=None,
+               quantized_dimension: int = 0) -> TensorInfo:
+        s = self.schema
+        t = s.TensorT()
+        t.name = name
+        t.shape = [int(d) for d in shape]
+        t.type = _TYPES[dtype]
+        t.buffer = 0
+        if data is not None:
+            np_type = {"float32": np.float32, "int32": np.int32, "int8": np.int8}[dtype]
+            arr = np.ascontiguousarray(np.asarray(data, dtype=np_type).reshape(t.shape))
+            b = s.BufferT()
+            b.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)
+            self.buffers.append(b)
+            t.buffer = len(self.buffers) - 1
+        if scale is not None:
+            q = s.QuantizationParametersT()
+            scales = np.atleast_1d(np.asarray(scale, dtype=np.float32))
+            zps = np.atleast_1d(np.asarray(0 if zero_point is None else zero_point, dtype=np.int64))
+            if zps.size == 1 and scales.size > 1:
+                zps = np.repeat(zps, scales.size)
+            q.scale = [float(v) for v in scales]
+            q.zeroPoint = [int(v) for v in zps]
+            q.quantizedDimension = int(quantized_dimension)
+            t.quantization = q
+        self.tensors.append(t)
+        info = TensorInfo(len(self.tensors) - 1, tuple(t.shape), dtype,
+                          None if scale is None else float(np.float32(np.atleast_1d(scale)[0])),
+                          0 if zero_point is None else int(np.atleast_1d(zero_point)[0]))
+        self.names[name] = info
+        return info
+
+    def const_i32(self, name: str, values) -> TensorInfo:
+        values = np.asarray(values, dtype=np.int32)
+        return self.tensor(name, values.shape, "int32", data=values)
+
+    # -- operators ---------------------------------------------------------
+    def op(self, op_name: str, inputs, outputs, options_type: str | None = None, options=None):
+        s = self.schema
+        code = getattr(s.BuiltinOperator, op_name)
+        version = OP_VERSIONS[op_name]
+        key = (code, version)
+        if key not in self.opcodes:
+            self.opcodes[key] = len(self.opcodes)
+        o = s.OperatorT()
+        o.opcodeIndex = self.opcodes[key]
+        o.inputs = [int(i) for i in inputs]
+        o.outputs = [int(i) for i in outputs]
+        if options is not None:
+            o.builtinOptionsType = getattr(s.BuiltinOptions, options_type)
+            o.builtinOptions = options
+        self.operators.append(o)
+
+    def finish(self, inputs, outputs, description: str = "edgereid tflite_builder") -> bytes:
+        s = self.schema
+        sg = s.SubGraphT()
+        sg.tensors = self.tensors
+        sg.inputs = [int(i) for i in inputs]
+        sg.outputs = [int(i) for i in outputs]
+        sg.operators = self.operators
+        sg.name = "main"
+        m = s.ModelT()
+        m.version = 3
+        m.description = description
+        m.subgraphs = [sg]
+        m.buffers = self.buffers
+        codes = []
+        for (code, version), _ in sorted(self.opcodes.items(), key=lambda kv: kv[1]):
+            oc = s.OperatorCodeT()
+            oc.builtinCode = code
+            oc.deprecatedBuiltinCode = code if code < 127 else 127
+            oc.version = version
+            codes.append(oc)
+        m.operatorCodes = codes
+        fb = flatbuffers.Builder(1024)
+        fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+        return bytes(fb.Output())
+
+
+# ---- the spec-level op builders --------------------------------------------
+
+def _pair(v, default):
+    if v is None:
+        return list(default)
+    if isinstance(v, int):
+        return [v, v]
+    return [int(v[0]), int(v[1])]
+
+
+def _out_quant(b: ModelBuilder, op: dict, real_std: float, x: TensorInfo):
+    """Output (scale, zero_point): given, or spread ~3 std over 256 levels around a random zp."""
+    given = op.get("output") or {}
+    scale = given.get("scale")
+    if scale is None:
+        scale = max(real_std, 1e-6) * float(b.rng.uniform(0.8, 1.25)) / 40.0
+    zp = given.get("zero_point")
+    if zp is None:
+        zp = int(b.rng.integers(-20, 21))
+    return float(np.float32(scale)), int(zp)
+
+
+def _activation(op: dict) -> int:
+    name = op.get("activation", "NONE")
+    if name not in _ACTIVATIONS:
+        raise FirmwareError(f"activation {name!r}: expected one of {sorted(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]
+
+
+def _weights(b: ModelBuilder, shape) -> np.ndarray:
+    return b.rng.integers(-127, 128, size=shape, dtype=np.int64).astype(np.int8)
+
+
+_Q_STD = 60.0  # std of a uniformly random int8 value around its zero point, roughly
+
+
+def _conv_like(b: ModelBuilder, op: dict, x: TensorInfo, name: str, depthwise: bool) -> TensorInfo:
+    s = b.schema
+    n, h, w, c = x.shape
+    kh, kw = _pair(op.get("kernel"), (3, 3))
+    sh, sw = _pair(op.get("stride"), (1, 1))
+    dh, dw = _pair(op.get("dilation"), (1, 1))
+    padding = op.get("padding", "SAME")
+    if padding not in _PADDING:
+        raise FirmwareError(f"op {name}: padding {padding!r}, expected SAME or VALID")
+    if depthwise:
+        mult = int(op.get("depth_multiplier", 1))
+        oc = c * mult
+        wshape, qdim = (1, kh, kw, oc), 3
+        fan_in = kh * kw
+    else:
+        oc = int(op["filters"])
+        wshape, qdim = (oc, kh, kw, c), 0
+        fan_in = kh * kw * c
+    w_scale = (b.rng.uniform(0.5, 1.5, size=oc) * 0.01).astype(np.float32)
+    wt = b.tensor(f"{name}_w", wshape, "int8", scale=w_scale, zero_point=np.zeros(oc, np.int64),
+                  data=_weights(b, wshape), quantized_dimension=qdim)
+    bias_scale = (np.float32(x.scale) * w_scale).astype(np.float32)
+    acc_std = math.sqrt(fan_in) * _Q_STD * 73.0
+    bias = b.rng.integers(-int(acc_std), int(acc_std) + 1, size=oc).astype(np.int32)
+    bt = b.tensor(f"{name}_b", (oc,), "int32", scale=bias_scale, zero_point=np.zeros(oc, np.int64), data=bias)
+    oh, ow = out_size(padding, h, kh, sh, dh), out_size(padding, w, kw, sw, dw)
+    o_scale, o_zp = _out_quant(b, op, acc_std * x.scale * float(np.mean(w_scale)), x)
+    y = b.tensor(name, (n, oh, ow, oc), "int8", scale=o_scale, zero_point=o_zp)
+    if depthwise:
+        opts = s.DepthwiseConv2DOptionsT()
+        opts.depthMultiplier = mult
+        opts_type, op_name = "DepthwiseConv2DOptions", "DEPTHWISE_CONV_2D"
+    else:
+        opts = s.Conv2DOptionsT()
+        opts_type, op_name = "Conv2DOptions", "CONV_2D"
+    opts.padding = _PADDING[padding]
+    opts.strideH, opts.strideW = sh, sw
+    opts.dilationHFactor, opts.dilationWFactor = dh, dw
+    opts.fusedActivationFunction = _activation(op)
+    b.op(op_name, [x.index, wt.index, bt.index], [y.index], opts_type, opts)
+    return y
+
+
+def _fully_connected(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    s = b.schema
+    units = int(op["units"])
+    batches = x.shape[0]
+    depth = int(np.prod(x.shape[1:]))
+    per_channel = bool(op.get("per_channel", False))
+    if per_channel:
+        w_scale = (b.rng.uniform(0.5, 1.5, size=units) * 0.01).astype(np.float32)
+    else:
+        w_scale = np.asarray([b.rng.uniform(0.5, 1.5) * 0.01], dtype=np.float32)
+    wt = b.tensor(f"{name}_w", (units, depth), "int8", scale=w_scale, zero_point=np.zeros(w_scale.size, np.int64),
+                  data=_weights(b, (units, depth)), quantized_dimension=0)
+    acc_std = math.sqrt(depth) * _Q_STD * 73.0
+    bias = b.rng.integers(-int(acc_std), int(acc_std) + 1, size=units).astype(np.int32)
+    bias_scale = (np.float32(x.scale) * w_scale).astype(np.float32)
+    bt = b.tensor(f"{name}_b", (units,), "int32", scale=bias_scale, zero_point=np.zeros(w_scale.size, np.int64),
+                  data=bias)
+    o_scale, o_zp = _out_quant(b, op, acc_std * x.scale * float(np.mean(w_scale)), x)
+    y = b.tensor(name, (batches, units), "int8", scale=o_scale, zero_point=o_zp)
+    opts = s.FullyConnectedOptionsT()
+    opts.fusedActivationFunction = _activation(op)
+    b.op("FULLY_CONNECTED", [x.index, wt.index, bt.index], [y.index], "FullyConnectedOptions", opts)
+    return y
+
+
+def _broadcast_shape(a, c):
+    a, c = list(a), list(c)
+    rank = max(len(a), len(c))
+    a, c = [1] * (rank - len(a)) + a, [1] * (rank - len(c)) + c
+    out = []
+    for da, dc in zip(a, c):
+        if da != dc and 1 not in (da, dc):
+            raise FirmwareError(f"shapes {a} and {c} do not broadcast")
+        out.append(max(da, dc))
+    return tuple(out)
+
+
+def _binary(b: ModelBuilder, op: dict, xs, name: str) -> TensorInfo:
+    s = b.schema
+    if len(xs) != 2:
+        raise FirmwareError(f"op {name}: {op['op']} takes 2 inputs, got {len(xs)}")
+    x1, x2 = xs
+    shape = _broadcast_shape(x1.shape, x2.shape)
+    if op["op"] == "ADD":
+        std = math.hypot(x1.scale, x2.scale) * _Q_STD
+        o_scale, o_zp = _out_quant(b, op, std, x1)
+        opts, opts_type = s.AddOptionsT(), "AddOptions"
+    else:
+        o_scale, o_zp = _out_quant(b, op, x1.scale * x2.scale * _Q_STD * _Q_STD, x1)
+        opts, opts_type = s.MulOptionsT(), "MulOptions"
+    opts.fusedActivationFunction = _activation(op)
+    y = b.tensor(name, shape, "int8", scale=o_scale, zero_point=o_zp)
+    b.op(op["op"], [x1.index, x2.index], [y.index], opts_type, opts)
+    return y
+
+
+def _pool(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    s = b.schema
+    n, h, w, c = x.shape
+    kh, kw = _pair(op.get("kernel"), (2, 2))
+    sh, sw = _pair(op.get("stride"), (2, 2))
+    padding = op.get("padding", "VALID")
+    y = b.tensor(name, (n, out_size(padding, h, kh, sh), out_size(padding, w, kw, sw), c), "int8",
+                 scale=x.scale, zero_point=x.zero_point)  # int8 pooling keeps the input's quantization
+    opts = s.Pool2DOptionsT()
+    opts.padding = _PADDING[padding]
+    opts.strideH, opts.strideW = sh, sw
+    opts.filterHeight, opts.filterWidth = kh, kw
+    opts.fusedActivationFunction = _activation(op)
+    b.op(op["op"], [x.index], [y.index], "Pool2DOptions", opts)
+    return y
+
+
+def _mean(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    s = b.schema
+    axes = [int(a) % len(x.shape) for a in op.get("axis", [1, 2])]
+    keep = bool(op.get("keep_dims", True))
+    shape = [1 if i in axes else d for i, d in enumerate(x.shape)] if keep else \
+        [d for i, d in enumerate(x.shape) if i not in axes]
+    at = b.const_i32(f"{name}_axis", op.get("axis", [1, 2]))
+    if op.get("same_quant", False):
+        o_scale, o_zp = x.scale, x.zero_point
+    else:
+        count = int(np.prod([x.shape[a] for a in axes]))
+        o_scale, o_zp = _out_quant(b, op, x.scale * _Q_STD / math.sqrt(count), x)
+    y = b.tensor(name, shape, "int8", scale=o_scale, zero_point=o_zp)
+    opts = s.ReducerOptionsT()
+    opts.keepDims = keep
+    b.op("MEAN", [x.index, at.index], [y.index], "ReducerOptions", opts)
+    return y
+
+
+def _pad(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    s = b.schema
+    pads = np.asarray(op["paddings"], dtype=np.int32).reshape(len(x.shape), 2)
+    pt = b.const_i32(f"{name}_paddings", pads)
+    shape = tuple(int(d + p0 + p1) for d, (p0, p1) in zip(x.shape, pads))
+    y = b.tensor(name, shape, "int8", scale=x.scale, zero_point=x.zero_point)
+    if "constant" in op:
+        ct = b.tensor(f"{name}_value", (1,), "int8", scale=x.scale, zero_point=x.zero_point,
+                      data=[int(op["constant"])])
+        b.op("PADV2", [x.index, pt.index, ct.index], [y.index], "PadV2Options", s.PadV2OptionsT())
+    else:
+        b.op("PAD", [x.index, pt.index], [y.index], "PadOptions", s.PadOptionsT())
+    return y
+
+
+def _concat(b: ModelBuilder, op: dict, xs, name: str) -> TensorInfo:
+    s = b.schema
+    axis = int(op.get("axis", -1))
+    rank = len(xs[0].shape)
+    ax = axis % rank
+    shape = list(xs[0].shape)
+    shape[ax] = sum(x.shape[ax] for x in xs)
+    y = b.tensor(name, shape, "int8", scale=xs[0].scale, zero_point=xs[0].zero_point)
+    opts = s.ConcatenationOptionsT()
+    opts.axis = axis
+    opts.fusedActivationFunction = 0
+    b.op("CONCATENATION", [x.index for x in xs], [y.index], "ConcatenationOptions", opts)
+    return y
+
+
+def _softmax(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    s = b.schema
+    y = b.tensor(name, x.shape, "int8", scale=1.0 / 256.0, zero_point=-128)
+    opts = s.SoftmaxOptionsT()
+    opts.beta = float(op.get("beta", 1.0))
+    b.op("SOFTMAX", [x.index], [y.index], "SoftmaxOptions", opts)
+    return y
+
+
+def _resize(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    s = b.schema
+    oh, ow = _pair(op["size"], None)
+    st = b.const_i32(f"{name}_size", [oh, ow])
+    y = b.tensor(name, (x.shape[0], oh, ow, x.shape[3]), "int8", scale=x.scale, zero_point=x.zero_point)
+    opts = s.ResizeNearestNeighborOptionsT()
+    opts.alignCorners = bool(op.get("align_corners", False))
+    opts.halfPixelCenters = bool(op.get("half_pixel_centers", False))
+    b.op("RESIZE_NEAREST_NEIGHBOR", [x.index, st.index], [y.index], "ResizeNearestNeighborOptions", opts)
+    return y
+
+
+def _l2norm(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    s = b.schema
+    y = b.tensor(name, x.shape, "int8", scale=1.0 / 128.0, zero_point=0)
+    opts = s.L2NormOptionsT()
+    opts.fusedActivationFunction = 0
+    b.op("L2_NORMALIZATION", [x.index], [y.index], "L2NormOptions", opts)
+    return y
+
+
+def _reshape(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    s = b.schema
+    new_shape = [int(d) for d in op["shape"]]
+    if -1 in new_shape:
+        known = int(np.prod([d for d in new_shape if d != -1]))
+        new_shape[new_shape.index(-1)] = int(np.prod(x.shape)) // known
+    if int(np.prod(new_shape)) != int(np.prod(x.shape)):
+        raise FirmwareError(f"op {name}: cannot reshape {list(x.shape)} to {new_shape}")
+    st = b.const_i32(f"{name}_shape", new_shape)
+    y = b.tensor(name, new_shape, "int8", scale=x.scale, zero_point=x.zero_point)
+    opts = s.ReshapeOptionsT()
+    opts.newShape = new_shape
+    b.op("RESHAPE", [x.index, st.index], [y.index], "ReshapeOptions", opts)
+    return y
+
+
+_SINGLE_INPUT = {
+    "CONV_2D": lambda b, op, x, n: _conv_like(b, op, x, n, depthwise=False),
+    "DEPTHWISE_CONV_2D": lambda b, op, x, n: _conv_like(b, op, x, n, depthwise=True),
+    "FULLY_CONNECTED": _fully_connected,
+    "MAX_POOL_2D": _pool,
+    "AVERAGE_POOL_2D": _pool,
+    "MEAN": _mean,
+    "PAD": _pad,
+    "SOFTMAX": _softmax,
+    "RESIZE_NEAREST_NEIGHBOR": _resize,
+    "L2_NORMALIZATION": _l2norm,
+    "RESHAPE": _reshape,
+}
+_MULTI_INPUT = {"ADD": _binary, "MUL": _binary, "CONCATENATION": _concat}
+SUPPORTED_OPS = sorted(set(_SINGLE_INPUT) | set(_MULTI_INPUT))
+
+
+def build_model(spec: dict) -> bytes:
+    """The .tflite bytes for `spec` (see the module docstring)."""
+    b = ModelBuilder(int(spec.get("seed", 0)))
+    graph_inputs = []
+    inputs = spec.get("inputs") or [spec["input"]]
+    last = None
+    for i, inp in enumerate(inputs):
+        name = inp.get("name", f"input{i}")
+        shape = [int(d) for d in inp["shape"]]
+        scale = float(inp.get("scale", 0.05))
+        zp = int(inp.get("zero_point", 0))
+        if inp.get("dtype", "int8") == "float32":
+            xf = b.tensor(name, shape, "float32")
+            xq = b.tensor(f"{name}_q", shape, "int8", scale=scale, zero_point=zp)
+            b.op("QUANTIZE", [xf.index], [xq.index], "QuantizeOptions", b.schema.QuantizeOptionsT())
+            b.names[name] = xq
+            graph_inputs.append(xf.index)
+            last = xq
+        else:
+            last = b.tensor(name, shape, "int8", scale=scale, zero_point=zp)
+            graph_inputs.append(last.index)
+    for k, op in enumerate(spec["ops"]):
+        kind = op.get("op")
+        name = op.get("name", f"t{k}")
+        if kind not in _SINGLE_INPUT and kind not in _MULTI_INPUT:
+            raise FirmwareError(f"op {k} ({kind!r}): expected one of {SUPPORTED_OPS}")
+        refs = op.get("inputs")
+        try:
+            xs = [b.names[r] for r in refs] if refs else [last]
+        except KeyError as exc:
+            raise FirmwareError(f"op {k} ({kind}): no tensor named {exc.args[0]!r} before it") from None
+        if kind in _MULTI_INPUT:
+            last = _MULTI_INPUT[kind](b, op, xs, name)
+        else:
+            if len(xs) != 1:
+                raise FirmwareError(f"op {k} ({kind}) takes one input, got {len(xs)}")
+            last = _SINGLE_INPUT[kind](b, op, xs[0], name)
+    outs = [b.names[n] for n in spec["outputs"]] if spec.get("outputs") else [last]
+    out_idx = []
+    for o in outs:
+        if spec.get("float_output", False):
+            of = b.tensor(f"{b.tensors[o.index].name}_f", o.shape, "float32")
+            b.op("DEQUANTIZE", [o.index], [of.index], "DequantizeOptions", b.schema.DequantizeOptionsT())
+            out_idx.append(of.index)
+        else:
+            out_idx.append(o.index)
+    return b.finish(graph_inputs, out_idx, description=f"edgereid tflite_builder: {spec.get('name', 'model')}")

@@ -1,0 +1,284 @@
+"""Hardware-in-the-loop run: build the HIL image for a model, feed it seeded random
+inputs over the board's UART, compare every output byte with LiteRT's reference
+kernels (BUILTIN_REF), and collect instruction/cycle counts per inference and layer.
+"""
+import json
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgereid.atomic import write_text
+from edgereid.errors import HilError
+from edgereid.hil import protocol as P
+from edgereid.hil.transports import HilClient, QemuTransport, SerialTransport
+
+MAX_MISMATCHES_KEPT = 1000
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    inference: int
+    offset: int
+    expected: int
+    got: int
+
+
+@dataclass
+class HilResult:
+    board: str
+    model: str
+    target: str                 # "mps2-an386 (QEMU)" or "stm32h743 on /dev/ttyACM0"
+    n: int
+    seed: int
+    unit: str                   # "instructions" (QEMU) or "cycles" (real core)
+    counts: list                # per inference, in `unit`
+    per_layer: list             # [{"index", "name", "median", "min", "max"}] in `unit`
+    mismatches: list            # Mismatch, first MAX_MISMATCHES_KEPT
+    mismatched_bytes: int
+    mismatched_inferences: int
+    output_bytes: int
+    resends: int
+    image: str
+    core: str = ""
+    notes: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatched_bytes == 0
+
+    def count_stats(self) -> dict:
+        c = self.counts
+        return {"median": statistics.median(c), "min": min(c), "max": max(c)} if c else {}
+
+    def format(self, max_lines: int = 20) -> str:
+        lines = []
+        for m in self.mismatches[:max_lines]:
+            lines.append(f"mismatch: inference {m.inference} byte {m.offset}: expected {m.expected}, got {m.got}")
+        if self.mismatched_bytes > max_lines:
+            lines.append(f"... {self.mismatched_bytes - max_lines} more mismatched bytes")
+        s = self.count_stats()
+        if s:
+            lines.append(f"{self.unit} per inference on {self.target} ({self.core}): median {s['median']:,.0f}, "
+                         f"min {s['min']:,.0f}, max {s['max']:,.0f} ({len(self.counts)} inferences)")
+        lines.append(f"{self.n} inferences, {self.output_bytes} output bytes each: "
+                     f"{self.mismatched_inferences} with mismatches, {self.mismatched_bytes} bytes differ"
+                     + (f", {self.resends} frames resent" if self.resends else ""))
+        lines.extend(self.notes)
+        lines.append("PASS: output equals LiteRT BUILTIN_REF byte for byte" if self.passed
+                     else "FAIL: output differs from LiteRT BUILTIN_REF")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"board": self.board, "model": self.model, "target": self.target, "core": self.core,
+                "n": self.n, "seed": self.seed, "passed": self.passed, "unit": self.unit,
+                "per_inference": self.count_stats(), "counts": self.counts, "per_layer": self.per_layer,
+                "mismatched_bytes": self.mismatched_bytes, "mismatched_inferences": self.mismatched_inferences,
+                "mismatches": [m.__dict__ for m in self.mismatches[:100]],
+                "output_bytes": self.output_bytes, "resends": self.resends, "image": self.image,
+                "reference": "ai_edge_litert Interpreter, OpResolverType.BUILTIN_REF"}
+
+    def to_markdown(self) -> str:
+        s = self.count_stats()
+        out = [f"# HIL report: {Path(self.model).name} on {self.board}", "",
+               f"- target: {self.target} ({self.core})",
+               f"- inferences: {self.n} (seed {self.seed}), result: {'PASS' if self.passed else 'FAIL'} "
+               f"({self.mismatched_bytes} of {self.n * self.output_bytes} output bytes differ from LiteRT BUILTIN_REF)"]
+        if s:
+            out.append(f"- {self.unit} per inference: median {s['median']:,.0f}, min {s['min']:,.0f}, "
+                       f"max {s['max']:,.0f}")
+        if self.unit == "instructions":
+            out.append("- counted by SysTick under QEMU -icount shift=0: instructions, not cycles "
+                       "(a real core adds stalls); resolution one tick")
+        out += ["", f"| # | layer | median {self.unit} | min | max | share |", "|---|---|---|---|---|---|"]
+        total = sum(layer["median"] for layer in self.per_layer) or 1
+        for layer in self.per_layer:
+            out.append(f"| {layer['index']} | {layer['name']} | {layer['median']:,.0f} | {layer['min']:,.0f} | "
+                       f"{layer['max']:,.0f} | {100 * layer['median'] / total:.1f}% |")
+        return "\n".join(out) + "\n"
+
+    def write_report(self, path) -> Path:
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return write_text(path, self.to_markdown())
+
+
+# ---- reference ----------------------------------------------------------------
+
+class Reference:
+    """LiteRT with its reference kernels: the byte-exact target of the firmware."""
+
+    def __init__(self, model_path):
+        try:
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        except ImportError as exc:  # board-side environments may only have tflite-runtime
+            try:
+                from tflite_runtime.interpreter import Interpreter, OpResolverType
+            except ImportError:
+                raise HilError("ai-edge-litert (or tflite-runtime) is needed for the reference outputs") from exc
+        try:
+            self.interp = Interpreter(model_path=str(model_path),
+                                      experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+            self.interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise HilError(f"LiteRT cannot load {model_path}: {exc}") from None
+        inputs, outputs = self.interp.get_input_details(), self.interp.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise HilError(f"{model_path}: HIL runs single-input single-output models, "
+                           f"found {len(inputs)} inputs and {len(outputs)} outputs")
+        self.input, self.output = inputs[0], outputs[0]
+
+    @property
+    def input_bytes(self) -> int:
+        return int(np.prod(self.input["shape"])) * np.dtype(self.input["dtype"]).itemsize
+
+    @property
+    def output_bytes(self) -> int:
+        return int(np.prod(self.output["shape"])) * np.dtype(self.output["dtype"]).itemsize
+
+    def random_inputs(self, n: int, seed: int) -> list[np.ndarray]:
+        rng = np.random.default_rng(seed)
+        dtype, shape = np.dtype(self.input["dtype"]), tuple(self.input["shape"])
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            return [rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True) for _ in range(n)]
+        return [rng.standard_normal(shape).astype(dtype) for _ in range(n)]
+
+    def run(self, x: np.ndarray) -> bytes:
+        self.interp.set_tensor(self.input["index"], x)
+        self.interp.invoke()
+        return self.interp.get_tensor(self.output["index"]).tobytes()
+
+
+# ---- image ---------------------------------------------------------------------
+
+def _find_elf(result, out_dir: Path) -> Path:
+    for attr in ("executable", "elf", "image", "hil_elf"):
+        value = getattr(result, attr, None)
+        if value and Path(value).suffix == ".elf" and Path(value).is_file():
+            return Path(value)
+    candidate = out_dir / "firmware.elf"
+    if candidate.is_file():
+        return candidate
+    raise HilError(f"build_firmware produced no ELF image in {out_dir} (expected firmware.elf)")
+
+
+def build_image(model_path, board, out_dir, dsp: bool = True) -> Path:
+    """The HIL image of `model_path` (per-layer hook compiled in by build_firmware)."""
+    try:
+        from edgereid.firmware import build_firmware
+    except ImportError as exc:
+        raise HilError(f"edgereid.firmware.build_firmware is not available ({exc}); "
+                       "build the image with edgereid.hil.image.build_hil_image instead") from None
+    out_dir = Path(out_dir)
+    result = build_firmware(model_path, board, out_dir, hil=True, dsp=dsp)
+    return _find_elf(result, out_dir)
+
+
+def layer_names(out_dir: Path, count: int) -> list[str]:
+    """Names from the firmware compiler's layers.json when it lists `count` layers."""
+    try:
+        data = json.loads((out_dir / "layers.json").read_text())
+    except (OSError, ValueError):
+        data = None
+    layers = data.get("layers", data) if isinstance(data, dict) else data
+    if isinstance(layers, list) and len(layers) == count:
+        names = []
+        for i, layer in enumerate(layers):
+            if isinstance(layer, dict):
+                names.append(str(layer.get("name") or layer.get("op") or f"layer {i}"))
+            else:
+                names.append(str(layer))
+        return names
+    return [f"layer {i}" for i in range(count)]
+
+
+# ---- run -----------------------------------------------------------------------
+
+def open_transport(board, image: Path | None, port: str | None):
+    if port:
+        return SerialTransport(port, baudrate=board.run.baudrate or 115200, board_name=board.name)
+    if board.run.kind != "qemu" or not board.run.qemu_machine:
+        raise HilError(f"board {board.name} runs as '{board.run.kind}', not under QEMU: "
+                       "give --port with the board's serial port")
+    return QemuTransport(board.run.qemu_machine, board.run.qemu_cpu, image)
+
+
+def run_image(image, board, reference: Reference, inputs, *, port=None, timeout=120.0, retries=3,
+              names_from: Path | None = None, model_name: str = "", seed: int = 0) -> HilResult:
+    """Run prepared inputs through an already built image and compare with `reference`."""
+    from edgereid.boards import load_board
+
+    board = load_board(board) if isinstance(board, (str, Path)) else board
+    with open_transport(board, image, port) as transport:
+        client = HilClient(transport, timeout=10.0, retries=retries)
+        info = client.hello()
+        if info.input_bytes != reference.input_bytes or info.output_bytes != reference.output_bytes:
+            raise HilError(f"{transport.name} runs a model with {info.input_bytes} input / {info.output_bytes} "
+                           f"output bytes; {model_name} has {reference.input_bytes} / {reference.output_bytes}")
+        if info.counter_unit == P.UNIT_SYSTICK and not port:
+            tpi = board.run.ticks_per_instruction
+            if not tpi:
+                raise HilError(f"board {board.name}: run.ticks_per_instruction is needed to turn SysTick "
+                               "ticks into instructions")
+            scale, unit = 1.0 / tpi, "instructions"
+        else:
+            scale, unit = 1.0, "cycles"   # SysTick on the core clock or DWT: both count cycles
+        counts, layer_samples, mismatches = [], [], []
+        mismatched_bytes = mismatched_inferences = 0
+        for i, x in enumerate(inputs):
+            expected = reference.run(x)
+            reply = client.infer(x.tobytes(), timeout=timeout, what=f"INFER of input {i}")
+            counts.append(reply.total_count * scale)
+            layer_samples.append([c * scale for c in reply.layer_counts])
+            if reply.output != expected:
+                got = np.frombuffer(reply.output, np.uint8)
+                want = np.frombuffer(expected, np.uint8)
+                diff = np.flatnonzero(got != want)
+                mismatched_inferences += 1
+                mismatched_bytes += len(diff)
+                for off in diff[: max(0, MAX_MISMATCHES_KEPT - len(mismatches))]:
+                    mismatches.append(Mismatch(i, int(off), int(want[off]), int(got[off])))
+        per_layer = []
+        if layer_samples and layer_samples[0]:
+            names = layer_names(names_from, len(layer_samples[0])) if names_from else \
+                [f"layer {j}" for j in range(len(layer_samples[0]))]
+            for j, name in enumerate(names):
+                col = [s[j] for s in layer_samples]
+                per_layer.append({"index": j, "name": name, "median": statistics.median(col),
+                                  "min": min(col), "max": max(col)})
+        return HilResult(board=board.name, model=str(model_name), target=transport.name, n=len(inputs),
+                         seed=seed, unit=unit, counts=counts, per_layer=per_layer, mismatches=mismatches,
+                         mismatched_bytes=mismatched_bytes, mismatched_inferences=mismatched_inferences,
+                         output_bytes=info.output_bytes, resends=client.resends, image=str(image or ""),
+                         core=info.core)
+
+
+def run_hil(model_path, board, n: int = 64, port: str | None = None, seed: int = 0, report=None,
+            out_dir=None, timeout: float = 120.0, retries: int = 3, dsp: bool = True) -> HilResult:
+    """Build the HIL image of `model_path` for `board`, run `n` seeded random inputs on
+    it (QEMU, or the real board on serial `port`), compare with LiteRT BUILTIN_REF.
+    dsp=False builds the kernels' portable loops (for DSP vs portable comparisons)."""
+    from edgereid.boards import load_board
+
+    if n < 1:
+        raise HilError(f"--n must be at least 1, got {n}")
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise HilError(f"model {model_path} does not exist")
+    board = load_board(board) if isinstance(board, (str, Path)) else board
+    reference = Reference(model_path)
+    inputs = reference.random_inputs(n, seed)
+    with tempfile.TemporaryDirectory(prefix="edgereid-hil-") as tmp:
+        build_dir = Path(out_dir) if out_dir else Path(tmp) / "fw"
+        image = build_image(model_path, board, build_dir, dsp=dsp)
+        result = run_image(image, board, reference, inputs, port=port, timeout=timeout, retries=retries,
+                           names_from=build_dir, model_name=str(model_path), seed=seed)
+        if not out_dir:
+            result.image = ""  # the temporary build is gone
+    if report:
+        result.write_report(report)
+    return result

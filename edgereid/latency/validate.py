@@ -1,0 +1,186 @@
+"""Prove the prediction: random architectures, built, measured end to end, compared.
+
+`validate(board, n)` draws architectures from the space (architecture i from seed
+`seed + i`), builds each as int8 .tflite, measures it on the target (host: LiteRT one
+thread, many repeats, median; QEMU: HIL instruction count) and predicts it from the
+board's table. Records go to docs/results/latency/<board>.json after every
+architecture; `resume=True` keeps the finished ones. The summary (share within
++-10 %, MAPE), a scatter plot and docs/results/latency.md are written at the end.
+"""
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgereid.atomic import save_figure, write_text
+from edgereid.errors import LatencyError
+from edgereid.latency.backends import open_backend
+from edgereid.latency.fusion import architecture_kernels, rules_for_board
+from edgereid.latency.predict import predict_kernels
+from edgereid.latency.runtime import REPO
+from edgereid.latency.stats import summarize
+from edgereid.latency.table import LatencyTable, LatencyTableWarning, host_description, load_table, now_utc
+from edgereid.search_space import count_macs, load_space, sample, to_tflite
+
+RESULTS_DIR = REPO / "docs" / "results"
+TOLERANCE = 0.10
+FORMAT = "edgereid-latency-validation"
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    board: str
+    unit: str
+    n: int
+    within: float          # share of |error| <= TOLERANCE
+    mape: float            # mean absolute percentage error, in %
+    max_error: float       # largest |error|, in %
+    fitted_share: float    # share of kernels predicted by the fitted model
+
+    def format(self) -> str:
+        return (f"{self.board}: {self.n} architectures, {100 * self.within:.1f}% within +-{100 * TOLERANCE:.0f}%, "
+                f"MAPE {self.mape:.2f}%, worst {self.max_error:.1f}%, "
+                f"{100 * self.fitted_share:.1f}% of kernels not in the table (fitted)")
+
+
+def _results_file(out_dir: Path, board: str) -> Path:
+    return out_dir / "latency" / f"{board}.json"
+
+
+def _load_records(path: Path, board, space: str, seed: int, resume: bool) -> dict:
+    fresh = {"format": FORMAT, "board": board.name, "space": space, "seed": seed, "records": []}
+    if not resume or not path.exists():
+        return fresh
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LatencyError(f"cannot resume from {path}: {exc}") from None
+    if data.get("format") != FORMAT or data.get("board") != board.name or data.get("space") != space \
+            or data.get("seed") != seed:
+        raise LatencyError(f"cannot resume from {path}: it holds board {data.get('board')}, space "
+                           f"{data.get('space')}, seed {data.get('seed')}; asked {board.name}, {space}, {seed}")
+    return data
+
+
+def summarize_records(board: str, unit: str, records: list) -> ValidationSummary:
+    if not records:
+        raise LatencyError(f"no validation records for {board}")
+    err = np.array([r["predicted"] / r["measured"] - 1.0 for r in records])
+    fitted = sum(r["fitted_kernels"] for r in records) / max(1, sum(r["kernels"] for r in records))
+    return ValidationSummary(board, unit, len(records), float(np.mean(np.abs(err) <= TOLERANCE)),
+                             float(100 * np.mean(np.abs(err))), float(100 * np.max(np.abs(err))), fitted)
+
+
+def validate(board, n: int = 200, space: str | None = None, resume: bool = False, seed: int = 0,
+             repeats: int | None = None, warmup: int | None = None, transport: str | None = None,
+             out_dir: Path | None = None, table_file: Path | None = None,
+             progress: bool = True) -> ValidationSummary:
+    from tqdm import tqdm
+
+    from edgereid.boards import load_board
+
+    board = load_board(board) if isinstance(board, (str, Path)) else board
+    out_dir = Path(out_dir) if out_dir else RESULTS_DIR
+    search_space = load_space(space)
+    rules = rules_for_board(board)
+    table = LatencyTable.load(table_file) if table_file else load_table(board)
+    path = _results_file(out_dir, board.name)
+    data = _load_records(path, board, search_space.name, seed, resume)
+    done = {r["index"] for r in data["records"]}
+    with open_backend(board, transport) as backend, tempfile.TemporaryDirectory(prefix="edgereid-val-") as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", LatencyTableWarning)
+            table.check_runtime(backend.runtime, rules.id)
+        if table.unit != backend.unit:
+            raise LatencyError(f"latency table {table.path} is in {table.unit}, the {backend.transport} "
+                               f"measurement in {backend.unit}")
+        if repeats is None:  # end-to-end runs are longer and noisier than kernels: more of them
+            repeats = 1 if backend.deterministic else backend.default_repeats * 4
+        warmup = backend.default_warmup if warmup is None else warmup
+        data.update(table=str(table.path), runtime=backend.runtime, transport=backend.transport,
+                    host=backend.host, repeats=repeats, warmup=warmup, unit=backend.unit)
+        todo = [i for i in range(n) if i not in done]
+        for i in tqdm(todo, desc=f"validate {board.name}", unit="arch", disable=not progress):
+            arch = sample(search_space, random.Random(seed + i))
+            model = to_tflite(arch, Path(tmp) / f"arch{i}.tflite", seed=seed + i)
+            (_, samples), = list(backend.measure([model], repeats, warmup))
+            measured = summarize(samples)
+            pred = predict_kernels(architecture_kernels(arch, rules), table)
+            data["records"].append({
+                "index": i, "measured": measured.median, "measured_iqr": measured.iqr, "predicted": pred.total,
+                "kernels": len(pred.layers), "fitted_kernels": len(pred.fitted), "macs": count_macs(arch),
+                "architecture": arch.to_dict(), "date": now_utc()})
+            write_text(path, json.dumps(data, indent=1) + "\n")
+            model.unlink(missing_ok=True)
+    records = [r for r in data["records"] if r["index"] < n]
+    summary = summarize_records(board.name, data["unit"], records)
+    plot_scatter(records, summary, out_dir / "latency" / f"{board.name}.png")
+    write_report(out_dir)
+    return summary
+
+
+def plot_scatter(records: list, summary: ValidationSummary, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scale, unit = (1e3, "ms") if summary.unit == "s" else (1e-6, f"M {summary.unit}")
+    m = np.array([r["measured"] for r in records]) * scale
+    p = np.array([r["predicted"] for r in records]) * scale
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    lo, hi = min(m.min(), p.min()) * 0.9, max(m.max(), p.max()) * 1.1
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="prediction = measurement")
+    ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="0.85", label="+-10%")
+    ax.scatter(m, p, s=10, alpha=0.8)
+    ax.set_xlabel(f"measured ({unit})")
+    ax.set_ylabel(f"predicted ({unit})")
+    ax.set_title(f"{summary.board}: {100 * summary.within:.0f}% within +-10%, MAPE {summary.mape:.1f}%",
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(out_dir: Path) -> Path:
+    """docs/results/latency.md from every board's validation records present."""
+    out_dir = Path(out_dir)
+    lines = ["# Latency prediction vs measurement", "",
+             "Random architectures from the search space are built as int8 .tflite, measured end to end on the "
+             "target and predicted from the board's latency table (per-inference overhead + sum of fused kernel "
+             "entries; kernels missing from the table come from a per-op model fitted to the table and are "
+             "counted below). Host: LiteRT, one thread, median of many runs (wall-clock, disturbed by whatever "
+             "else runs). QEMU boards: HIL instruction counts under -icount shift=0 (deterministic).", "",
+             "Reproduce (resumable):", "", "```"]
+    files = sorted((out_dir / "latency").glob("*.json"))
+    for f in files:
+        data = json.loads(f.read_text(encoding="utf-8"))
+        lines.append(f"edgereid profile --board {data['board']} --space {data['space']}")
+        lines.append(f"edgereid profile --validate --board {data['board']} --space {data['space']} "
+                     f"--n {len(data['records'])} --resume")
+    lines += ["```", "", "| board | space | unit | n | within +-10% | MAPE | worst | fitted kernels | measured with |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for f in files:
+        data = json.loads(f.read_text(encoding="utf-8"))
+        if not data["records"]:
+            continue
+        s = summarize_records(data["board"], data["unit"], data["records"])
+        rt = data.get("runtime", {})
+        lines.append(f"| {s.board} | {data['space']} | {s.unit} | {s.n} | {100 * s.within:.1f}% | {s.mape:.2f}% | "
+                     f"{s.max_error:.1f}% | {100 * s.fitted_share:.1f}% | {rt.get('name')} {rt.get('version')} "
+                     f"via {data.get('transport')} on {data.get('host')} |")
+    lines.append("")
+    for f in files:
+        board = f.stem
+        if (f.parent / f"{board}.png").exists():
+            lines += [f"![{board}](latency/{board}.png)", ""]
+    lines.append(f"Generated {now_utc()} on {host_description()}.")
+    return write_text(out_dir / "latency.md", "\n".join(lines) + "\n")

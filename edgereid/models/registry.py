@@ -1,0 +1,68 @@
+"""Model names -> constructors, and a parameter / MAC counter."""
+import torch
+from torch import nn
+
+from edgereid.errors import ModelError
+from edgereid.models.resnet import ResNet
+from edgereid.models.sclnet import SCLNet
+
+_MODELS = {
+    "resnet18": lambda num_classes, **kw: ResNet("resnet18", num_classes, **kw),
+    "resnet34": lambda num_classes, **kw: ResNet("resnet34", num_classes, **kw),
+    "sclnet": lambda num_classes, **kw: SCLNet(num_classes, **kw),
+}
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def build_model(name: str, num_classes: int, embedding_dim: int | None = None, width: float = 1.0,
+                **kw) -> nn.Module:
+    """Build a registered model; `embedding_dim=None` keeps the backbone's channel count."""
+    if name not in _MODELS:
+        raise ModelError(f"unknown model {name!r}; expected one of {', '.join(list_models())}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ModelError(f"num_classes for {name} must be a positive integer, got {num_classes!r}")
+    if not width > 0:
+        raise ModelError(f"width for {name} must be > 0, got {width!r}")
+    if embedding_dim is not None and (not isinstance(embedding_dim, int) or embedding_dim < 1):
+        raise ModelError(f"embedding_dim for {name} must be a positive integer, got {embedding_dim!r}")
+    try:
+        model = _MODELS[name](num_classes, embedding_dim=embedding_dim, width=width, **kw)
+    except TypeError as exc:  # an unknown keyword for this architecture
+        raise ModelError(f"invalid arguments for model {name}: {exc}") from None
+    model.model_name = name
+    return model
+
+
+def model_complexity(model: nn.Module, input_size=(256, 128)) -> tuple[int, int]:
+    """(parameters, multiply-accumulates) of one eval-mode forward at `input_size` (H, W).
+
+    Both count only what the deployed (eval-mode) forward uses: train-only heads and
+    classifiers are left out, since they never reach the exported model. MACs are
+    counted for Conv2d and Linear layers (kernel_h * kernel_w * in/groups * out per
+    output position); BN, activations, pooling and adds are not counted.
+    """
+    used, macs = {}, [0]
+
+    def hook(module, inputs, output):
+        used[id(module)] = module
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            macs[0] += output.numel() // output.shape[0] * kh * kw * module.in_channels // module.groups
+        elif isinstance(module, nn.Linear):
+            macs[0] += output.numel() // output.shape[0] * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, *input_size))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    params = sum(p.numel() for m in used.values() for p in m.parameters(recurse=False))
+    return params, macs[0]

@@ -1,0 +1,67 @@
+/* HIL framing over a byte stream (see docs/hil_protocol.md; host side:
+ * edgereid/hil/protocol.py, whose constants must match these).
+ *
+ *   frame = magic(2) | type(1) | seq(1) | length(4, LE) | payload | crc32(4, LE)
+ *   crc32 = IEEE 802.3 CRC-32 (zlib.crc32) of type..payload */
+#ifndef EREID_HIL_PROTOCOL_H
+#define EREID_HIL_PROTOCOL_H
+
+#include <stdint.h>
+
+#define EREID_HIL_MAGIC0 0xE7u
+#define EREID_HIL_MAGIC1 0x1Du
+#define EREID_HIL_VERSION 1u
+#define EREID_HIL_HEADER_BYTES 8u
+#define EREID_HIL_CRC_BYTES 4u
+
+/* Requests (host -> device); a reply carries the request type | 0x80. */
+enum ereid_hil_type {
+    EREID_HIL_HELLO = 0x01,
+    EREID_HIL_INFER = 0x02,
+    EREID_HIL_ECHO = 0x03,
+    EREID_HIL_REPLY = 0x80,
+    EREID_HIL_ERROR = 0x7F
+};
+
+/* ERROR payload: code(u16 LE) | bad frame's type(u8) | message bytes. */
+enum ereid_hil_error {
+    EREID_HIL_ERR_BAD_CRC = 1,
+    EREID_HIL_ERR_BAD_LENGTH = 2,
+    EREID_HIL_ERR_UNKNOWN_TYPE = 3,
+    EREID_HIL_ERR_MODEL_FAILED = 4
+};
+
+uint32_t ereid_crc32_update(uint32_t crc, const uint8_t *data, uint32_t len);
+
+typedef struct {
+    uint8_t type;
+    uint8_t seq;
+    uint32_t length;
+} ereid_hil_header_t;
+
+/* Outcome of ereid_hil_receive(). */
+enum ereid_hil_rx {
+    EREID_HIL_RX_OK = 0,
+    EREID_HIL_RX_BAD_CRC = 1,
+    EREID_HIL_RX_TOO_LONG = 2 /* header read; payload not read (it is not trusted) */
+};
+
+/* Blocks until a frame whose payload fits `capacity` arrives; skips bytes until
+ * the magic. */
+int ereid_hil_receive(ereid_hil_header_t *header, uint8_t *payload, uint32_t capacity);
+
+/* A reply is streamed: begin (header), any number of bytes() calls totalling
+ * `length`, then end (CRC). Nothing is buffered. */
+typedef struct {
+    uint32_t crc;
+} ereid_hil_tx_t;
+
+void ereid_hil_send_begin(ereid_hil_tx_t *tx, uint8_t type, uint8_t seq, uint32_t length);
+void ereid_hil_send_bytes(ereid_hil_tx_t *tx, const void *data, uint32_t len);
+void ereid_hil_send_u32(ereid_hil_tx_t *tx, uint32_t value);
+void ereid_hil_send_u64(ereid_hil_tx_t *tx, uint64_t value);
+void ereid_hil_send_end(ereid_hil_tx_t *tx);
+
+void ereid_hil_send_error(uint8_t seq, uint16_t code, uint8_t bad_type, const char *message);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * edgereid int8 kernel library: every kernel's prototype.
+ *
+ * One kernel per file under firmware/kernels/<family>/. Each returns EREID_OK or
+ * an error status and never allocates. Outputs are byte-identical to TFLite's
+ * reference kernels (BUILTIN_REF) given the parameters TFLite derives; the
+ * derivation of each parameter is in firmware/README.md.
+ *
+ * Build: C99, -ffp-contract=off (ISO C modes already default to it; the float
+ * steps of MEAN/RESIZE/QUANTIZE must not be fused into FMAs). On ARMv7E-M and
+ * later (__ARM_FEATURE_DSP) conv, depthwise and FC use SMLAD-based inner loops;
+ * defining EREID_EMULATE_DSP on any host runs the same loops on emulated
+ * instructions (for testing). Outputs never depend on which path runs.
+ */
+#ifndef EREID_NN_H
+#define EREID_NN_H
+
+#include "ereid_nn_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- convolution (CONV_2D), per-channel quantization ------------------- */
+
+/* Generic: any filter size, stride, dilation, padding. filter_dims: n = out_ch,
+ * h, w, c = in_ch (OHWI); bias may be NULL; output_dims.c = filter_dims.n. */
+ereid_status ereid_convolve_s8(const ereid_context *ctx,
+                               const ereid_conv_params *conv_params,
+                               const ereid_per_channel_quant_params *quant_params,
+                               const ereid_dims *input_dims, const int8_t *input,
+                               const ereid_dims *filter_dims, const int8_t *filter,
+                               const int32_t *bias,
+                               const ereid_dims *output_dims, int8_t *output);
+
+/* 1x1 filter, no padding, dilation 1, any stride. EREID_ARG_ERROR otherwise. */
+ereid_status ereid_convolve_1x1_s8(const ereid_context *ctx,
+                                   const ereid_conv_params *conv_params,
+                                   const ereid_per_channel_quant_params *quant_params,
+                                   const ereid_dims *input_dims, const int8_t *input,
+                                   const ereid_dims *filter_dims, const int8_t *filter,
+                                   const int32_t *bias,
+                                   const ereid_dims *output_dims, int8_t *output);
+
+/* 3x3 filter, dilation 1, any stride and padding. EREID_ARG_ERROR otherwise. */
+ereid_status ereid_convolve_3x3_s8(const ereid_context *ctx,
+                                   const ereid_conv_params *conv_params,
+                                   const ereid_per_channel_quant_params *quant_params,
+                                   const ereid_dims *input_dims, const int8_t *input,
+                                   const ereid_dims *filter_dims, const int8_t *filter,
+                                   const int32_t *bias,
+                                   const ereid_dims *output_dims, int8_t *output);
+
+/* Picks ereid_convolve_1x1_s8, ereid_convolve_3x3_s8 or ereid_convolve_s8. */
+ereid_status ereid_convolve_wrapper_s8(const ereid_context *ctx,
+                                       const ereid_conv_params *conv_params,
+                                       const ereid_per_channel_quant_params *quant_params,
+                                       const ereid_dims *input_dims, const int8_t *input,
+                                       const ereid_dims *filter_dims, const int8_t *filter,
+                                       const int32_t *bias,
+                                       const ereid_dims *output_dims, int8_t *output);
+
+/* Scratch bytes the wrapper needs for these shapes (0 for every current path). */
+int32_t ereid_convolve_wrapper_s8_get_buffer_size(const ereid_conv_params *conv_params,
+                                                  const ereid_dims *input_dims,
+                                                  const ereid_dims *filter_dims,
+                                                  const ereid_dims *output_dims);
+
+/* ---- depthwise convolution (DEPTHWISE_CONV_2D), per-channel ------------- */
+
+/* Any ch_mult, filter size, stride, dilation. filter_dims: n = 1, h, w,
+ * c = in_ch * ch_mult (1HWO); output_dims.c = input_dims.c * ch_mult. */
+ereid_status ereid_depthwise_conv_s8(const ereid_context *ctx,
+                                     const ereid_dw_conv_params *dw_conv_params,
+                                     const ereid_per_channel_quant_params *quant_params,
+                                     const ereid_dims *input_dims, const int8_t *input,
+                                     const ereid_dims *filter_dims, const int8_t *filter,
+                                     const int32_t *bias,
+                                     const ereid_dims *output_dims, int8_t *output);
+
+/* ch_mult 1, 3x3 filter, dilation 1, any stride and padding. */
+ereid_status ereid_depthwise_conv_3x3_s8(const ereid_context *ctx,
+                                         const ereid_dw_conv_params *dw_conv_params,
+                                         const ereid_per_channel_quant_params *quant_params,
+                                         const ereid_dims *input_dims, const int8_t *input,
+                                         const ereid_dims *filter_dims, const int8_t *filter,
+                                         const int32_t *bias,
+                                         const ereid_dims *output_dims, int8_t *output);
+
+/* Picks ereid_depthwise_conv_3x3_s8 or ereid_depthwise_conv_s8. */
+ereid_status ereid_depthwise_conv_wrapper_s8(const ereid_context *ctx,
+                                             const ereid_dw_conv_params *dw_conv_params,
+                                             const ereid_per_channel_quant_params *quant_params,
+                                             const ereid_dims *input_dims, const int8_t *input,
+                                             const ereid_dims *filter_dims, const int8_t *filter,
+                                             const int32_t *bias,
+                                             const ereid_dims *output_dims, int8_t *output);
+
+/* ---- fully connected ---------------------------------------------------- */
+
+/* input_dims: n = batches, h*w*c = accumulation depth; filter_dims: n = out
+ * depth, c = accumulation depth (h = w = 1); output_dims: n = batches,
+ * c = out depth (h = w = 1). bias may be NULL. Per-tensor weight scale. */
+ereid_status ereid_fully_connected_s8(const ereid_context *ctx,
+                                      const ereid_fc_params *fc_params,
+                                      const ereid_per_tensor_quant_params *quant_params,
+                                      const ereid_dims *input_dims, const int8_t *input,
+                                      const ereid_dims *filter_dims, const int8_t *filter,
+                                      const int32_t *bias,
+                                      const ereid_dims *output_dims, int8_t *output);
+
+/* Same, one multiplier/shift per output unit (per-channel weight scales). */
+ereid_status ereid_fully_connected_per_channel_s8(const ereid_context *ctx,
+                                                  const ereid_fc_params *fc_params,
+                                                  const ereid_per_channel_quant_params *quant_params,
+                                                  const ereid_dims *input_dims, const int8_t *input,
+                                                  const ereid_dims *filter_dims, const int8_t *filter,
+                                                  const int32_t *bias,
+                                                  const ereid_dims *output_dims, int8_t *output);
+
+/* ---- elementwise (4-D broadcast: a dimension of 1 repeats) -------------- */
+
+ereid_status ereid_add_s8(const ereid_add_params *params,
+                          const ereid_dims *input1_dims, const int8_t *input1,
+                          const ereid_dims *input2_dims, const int8_t *input2,
+                          const ereid_dims *output_dims, int8_t *output);
+
+ereid_status ereid_mul_s8(const ereid_mul_params *params,
+                          const ereid_dims *input1_dims, const int8_t *input1,
+                          const ereid_dims *input2_dims, const int8_t *input2,
+                          const ereid_dims *output_dims, int8_t *output);
+
+/* ---- pooling (filter_dims: h, w used) ----------------------------------- */
+
+ereid_status ereid_max_pool_s8(const ereid_context *ctx,
+                               const ereid_pool_params *pool_params,
+                               const ereid_dims *input_dims, const int8_t *input,
+                               const ereid_dims *filter_dims,
+                               const ereid_dims *output_dims, int8_t *output);
+
+ereid_status ereid_avg_pool_s8(const ereid_context *ctx,
+                               const ereid_pool_params *pool_params,
+                               const ereid_dims *input_dims, const int8_t *input,
+                               const ereid_dims *filter_dims,
+                               const ereid_dims *output_dims, int8_t *output);
+
+/* ---- reductions --------------------------------------------------------- */
+
+/* output_dims = input_dims with every reduced dimension set to 1. */
+ereid_status ereid_mean_s8(const ereid_mean_params *params,
+                           const ereid_dims *input_dims, const int8_t *input,
+                           const ereid_dims *output_dims, int8_t *output);
+
+/* ---- data movement ------------------------------------------------------ */
+
+ereid_status ereid_pad_s8(const ereid_pad_params *params,
+                          const ereid_dims *input_dims, const int8_t *input,
+                          const ereid_dims *output_dims, int8_t *output);
+
+/* Concatenate num_inputs 4-D tensors along axis (0..3 of NHWC). All inputs
+ * share the output's scale and zero point (TFLite requires it for int8). */
+ereid_status ereid_concatenation_s8(const int8_t *const *inputs,
+                                    const ereid_dims *input_dims,
+                                    int32_t num_inputs, int32_t axis,
+                                    const ereid_dims *output_dims, int8_t *output);
+
+/* RESHAPE: the bytes do not change. Copies (memmove) unless input == output. */
+ereid_status ereid_reshape_s8(const int8_t *input, int8_t *output, int32_t size);
+
+ereid_status ereid_resize_nearest_s8(const ereid_resize_params *params,
+                                     const ereid_dims *input_dims, const int8_t *input,
+                                     const ereid_dims *output_dims, int8_t *output);
+
+/* ---- normalisation ------------------------------------------------------ */
+
+/* Softmax over the last axis of num_rows x row_size. */
+ereid_status ereid_softmax_s8(const ereid_softmax_params *params,
+                              int32_t num_rows, int32_t row_size,
+                              const int8_t *input, int8_t *output);
+
+/* L2 normalisation over the last axis of outer_size x depth. */
+ereid_status ereid_l2_normalization_s8(const ereid_l2norm_params *params,
+                                       int32_t outer_size, int32_t depth,
+                                       const int8_t *input, int8_t *output);
+
+/* ---- (de)quantization at the graph edges -------------------------------- */
+
+ereid_status ereid_quantize_f32_s8(const ereid_affine_quant_params *params,
+                                   int32_t size, const float *input, int8_t *output);
+
+ereid_status ereid_dequantize_s8_f32(const ereid_affine_quant_params *params,
+                                     int32_t size, const int8_t *input, float *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EREID_NN_H */

@@ -1,0 +1,186 @@
+/*
+ * edgereid int8 kernel library: data types shared by every kernel.
+ *
+ * Layout and quantization follow TFLite exactly, so that a kernel fed with the
+ * numbers TFLite computes in Prepare() gives the bytes TFLite's reference kernels
+ * (BUILTIN_REF) give:
+ *   - activations are int8 NHWC, biases int32;
+ *   - conv weights OHWI, depthwise weights 1HWO (O = in_ch * ch_mult), FC weights OI;
+ *   - "offset" fields are the negated input zero point (input_offset = -zp_in,
+ *     filter_offset = -zp_filter) and the output zero point (output_offset = +zp_out),
+ *     as in TFLite's *Params structs;
+ *   - multiplier/shift pairs come from TFLite's QuantizeMultiplier (Q31 multiplier,
+ *     shift > 0 = left shift); see firmware/README.md and
+ *     edgereid/firmware/kernel_params.py for how each one is derived.
+ */
+#ifndef EREID_NN_TYPES_H
+#define EREID_NN_TYPES_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    EREID_OK = 0,
+    EREID_ARG_ERROR = -1,     /* a null pointer, a non-positive dimension, or dims that do not agree */
+    EREID_NO_IMPL_ERROR = -2, /* a valid configuration no kernel of this build implements */
+    EREID_BUFFER_ERROR = -3   /* a scratch buffer smaller than the kernel's *_get_buffer_size() */
+} ereid_status;
+
+/* Scratch memory handed to a kernel. Current kernels need none (buf may be NULL);
+ * the argument keeps every signature uniform for kernels that will (im2col). */
+typedef struct {
+    void *buf;
+    int32_t size;
+} ereid_context;
+
+/* A 4-D NHWC shape. Lower-rank tensors are extended with leading 1s, like
+ * TFLite's RuntimeShape::ExtendedShape. */
+typedef struct {
+    int32_t n;
+    int32_t h;
+    int32_t w;
+    int32_t c;
+} ereid_dims;
+
+typedef struct {
+    int32_t h;
+    int32_t w;
+} ereid_tile;
+
+/* Inclusive clamp applied to the quantized output: the fused activation
+ * (NONE: [-128,127]; RELU: [zp,127]; RELU6: [zp, zp+round(6/scale)] clipped). */
+typedef struct {
+    int32_t min;
+    int32_t max;
+} ereid_activation;
+
+typedef struct {
+    int32_t multiplier; /* Q31, from QuantizeMultiplier */
+    int32_t shift;      /* > 0: left shift, < 0: right shift (rounding) */
+} ereid_per_tensor_quant_params;
+
+typedef struct {
+    const int32_t *multiplier; /* one per output channel */
+    const int32_t *shift;
+} ereid_per_channel_quant_params;
+
+/* CONV_2D. padding = top/left padding (TFLite's PaddingValues.height/width);
+ * the bottom/right side of SAME padding is implied by the bounds checks. */
+typedef struct {
+    int32_t input_offset;  /* -input zero point */
+    int32_t output_offset; /* +output zero point */
+    ereid_tile stride;
+    ereid_tile padding;
+    ereid_tile dilation;
+    ereid_activation activation;
+} ereid_conv_params;
+
+/* DEPTHWISE_CONV_2D: output channel oc = ic * ch_mult + m. */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t ch_mult;
+    ereid_tile stride;
+    ereid_tile padding;
+    ereid_tile dilation;
+    ereid_activation activation;
+} ereid_dw_conv_params;
+
+/* FULLY_CONNECTED. */
+typedef struct {
+    int32_t input_offset;
+    int32_t filter_offset; /* -filter zero point (0 for symmetric int8 weights) */
+    int32_t output_offset;
+    ereid_activation activation;
+} ereid_fc_params;
+
+/* MAX_POOL_2D / AVERAGE_POOL_2D (input and output share scale and zero point). */
+typedef struct {
+    ereid_tile stride;
+    ereid_tile padding;
+    ereid_activation activation;
+} ereid_pool_params;
+
+/* ADD: TFLite's int8 scheme. Each input is offset, shifted left by left_shift (20),
+ * rescaled by its own multiplier, summed, then rescaled to the output. */
+typedef struct {
+    int32_t input1_offset; /* -zp1 */
+    int32_t input2_offset; /* -zp2 */
+    int32_t output_offset; /* +zp_out */
+    int32_t left_shift;    /* 20 for int8 */
+    ereid_per_tensor_quant_params input1_quant; /* QuantizeMultiplierSmallerThanOneExp */
+    ereid_per_tensor_quant_params input2_quant;
+    ereid_per_tensor_quant_params output_quant;
+    ereid_activation activation;
+} ereid_add_params;
+
+/* MUL: (in1 + off1) * (in2 + off2) rescaled once to the output. */
+typedef struct {
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    ereid_per_tensor_quant_params output_quant;
+    ereid_activation activation;
+} ereid_mul_params;
+
+/* MEAN int8 over any set of NHWC axes. LiteRT 2.x (ai-edge-litert, 2.4.6 checked
+ * here) runs ONE integer algorithm for every int8 MEAN under BUILTIN_REF
+ * (reference_ops::QuantizedMeanOrSum):
+ *   out = clamp(MultiplyByQuantizedMultiplier(sum(x) - zp_in * count, m', s') + zp_out)
+ * where (m, s) = QuantizeMultiplier(in_scale / out_scale) and the 1/count factor is
+ * folded in: k = min(floor(log2 count), 32, 31 + s), m' = (m << k) / count, s' = s - k.
+ * (Older TensorFlow Lite builds had three different algorithms; they are not
+ * reproduced, so the enum starts at 3 to keep those numbers unused.) */
+typedef enum {
+    EREID_MEAN_REQUANT = 3
+} ereid_mean_mode;
+
+typedef struct {
+    int32_t mode;               /* ereid_mean_mode */
+    int32_t axis_mask;          /* bit d set: reduce NHWC dimension d (bit0 = N ... bit3 = C) */
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    ereid_per_tensor_quant_params quant; /* the folded (m', s') above */
+    float scale;                /* unused by EREID_MEAN_REQUANT (kept for layout stability) */
+} ereid_mean_params;
+
+/* SOFTMAX int8 -> int8 (output scale 1/256, zero point -128), fixed-point
+ * reference algorithm (gemmlowp exp / reciprocal). */
+typedef struct {
+    int32_t input_multiplier; /* PreprocessSoftmaxScaling(beta, in_scale, 5) */
+    int32_t input_left_shift;
+    int32_t diff_min;         /* -CalculateInputRadius(5, input_left_shift) */
+} ereid_softmax_params;
+
+/* L2_NORMALIZATION int8 -> int8 (output scale 1/128, zero point 0), over the last axis. */
+typedef struct {
+    int32_t input_zero_point;
+} ereid_l2norm_params;
+
+/* PAD / PADV2 on a 4-D NHWC tensor. */
+typedef struct {
+    ereid_dims before;  /* padding added before each dimension */
+    ereid_dims after;   /* padding added after each dimension */
+    int32_t pad_value;  /* PAD: output zero point; PADV2: the constant */
+} ereid_pad_params;
+
+/* RESIZE_NEAREST_NEIGHBOR. */
+typedef struct {
+    int32_t align_corners;      /* 0 or 1 */
+    int32_t half_pixel_centers; /* 0 or 1 */
+} ereid_resize_params;
+
+/* QUANTIZE float -> int8 and DEQUANTIZE int8 -> float. */
+typedef struct {
+    float scale;
+    int32_t zero_point;
+} ereid_affine_quant_params;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EREID_NN_TYPES_H */

@@ -1,0 +1,44 @@
+/* CONV_2D int8 with a 1x1 filter and no padding: each output pixel is a
+ * matrix-vector product over the channels of one input pixel. */
+#include "ereid_nn.h"
+#include "ereid_nn_support.h"
+
+ereid_status ereid_convolve_1x1_s8(const ereid_context *ctx,
+                                   const ereid_conv_params *conv_params,
+                                   const ereid_per_channel_quant_params *quant_params,
+                                   const ereid_dims *input_dims, const int8_t *input,
+                                   const ereid_dims *filter_dims, const int8_t *filter,
+                                   const int32_t *bias,
+                                   const ereid_dims *output_dims, int8_t *output)
+{
+    (void)ctx;
+    if (!ereid_conv_args_valid(conv_params, quant_params, input_dims, input, filter_dims, filter, output_dims,
+                               output) ||
+        filter_dims->h != 1 || filter_dims->w != 1 || conv_params->padding.h != 0 ||
+        conv_params->padding.w != 0) {
+        return EREID_ARG_ERROR;
+    }
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
+    /* Without padding every output pixel must read inside the input. */
+    if ((out_h - 1) * conv_params->stride.h >= in_h || (out_w - 1) * conv_params->stride.w >= in_w) {
+        return EREID_ARG_ERROR;
+    }
+    for (int32_t b = 0; b < input_dims->n; b++) {
+        for (int32_t oy = 0; oy < out_h; oy++) {
+            for (int32_t ox = 0; ox < out_w; ox++) {
+                const int8_t *in_px =
+                    input + ((b * in_h + oy * conv_params->stride.h) * in_w + ox * conv_params->stride.w) * in_c;
+                int8_t *out_px = output + ((b * out_h + oy) * out_w + ox) * out_c;
+                const int8_t *f_oc = filter;
+                for (int32_t oc = 0; oc < out_c; oc++, f_oc += in_c) {
+                    const int32_t acc = ereid_dot_s8(in_px, conv_params->input_offset, f_oc, in_c, 0);
+                    out_px[oc] = ereid_finish_s8(acc, bias, oc, quant_params->multiplier[oc],
+                                                 quant_params->shift[oc], conv_params->output_offset,
+                                                 &conv_params->activation);
+                }
+            }
+        }
+    }
+    return EREID_OK;
+}

@@ -1,0 +1,42 @@
+/* CONV_2D int8 entry point: picks the specialised kernel the shapes allow. */
+#include "ereid_nn.h"
+#include "ereid_nn_support.h"
+
+ereid_status ereid_convolve_wrapper_s8(const ereid_context *ctx,
+                                       const ereid_conv_params *conv_params,
+                                       const ereid_per_channel_quant_params *quant_params,
+                                       const ereid_dims *input_dims, const int8_t *input,
+                                       const ereid_dims *filter_dims, const int8_t *filter,
+                                       const int32_t *bias,
+                                       const ereid_dims *output_dims, int8_t *output)
+{
+    if (conv_params == NULL || filter_dims == NULL || input_dims == NULL || output_dims == NULL) {
+        return EREID_ARG_ERROR;
+    }
+    if (filter_dims->h == 1 && filter_dims->w == 1 && conv_params->padding.h == 0 &&
+        conv_params->padding.w == 0 && (output_dims->h - 1) * conv_params->stride.h < input_dims->h &&
+        (output_dims->w - 1) * conv_params->stride.w < input_dims->w) {
+        return ereid_convolve_1x1_s8(ctx, conv_params, quant_params, input_dims, input, filter_dims, filter, bias,
+                                     output_dims, output);
+    }
+    if (filter_dims->h == 3 && filter_dims->w == 3 && conv_params->dilation.h == 1 &&
+        conv_params->dilation.w == 1) {
+        return ereid_convolve_3x3_s8(ctx, conv_params, quant_params, input_dims, input, filter_dims, filter, bias,
+                                     output_dims, output);
+    }
+    return ereid_convolve_s8(ctx, conv_params, quant_params, input_dims, input, filter_dims, filter, bias,
+                             output_dims, output);
+}
+
+int32_t ereid_convolve_wrapper_s8_get_buffer_size(const ereid_conv_params *conv_params,
+                                                  const ereid_dims *input_dims,
+                                                  const ereid_dims *filter_dims,
+                                                  const ereid_dims *output_dims)
+{
+    /* Every path reads the input in place (no im2col), so none needs scratch. */
+    (void)conv_params;
+    (void)input_dims;
+    (void)filter_dims;
+    (void)output_dims;
+    return 0;
+}

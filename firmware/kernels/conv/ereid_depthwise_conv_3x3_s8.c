@@ -1,0 +1,77 @@
+/* DEPTHWISE_CONV_2D int8, ch_mult 1, 3x3 filter, dilation 1: the common
+ * MobileNet-style layer. Interior pixels skip the per-tap bounds checks. */
+#include "ereid_nn.h"
+#include "ereid_nn_support.h"
+
+/* Accumulate channels [ic, ic+n) of one output pixel over the in-bounds taps. */
+static void ereid_dw3x3_pixel(const int8_t *in_batch, int32_t in_h, int32_t in_w, int32_t in_c, int32_t iy0,
+                              int32_t ix0, const int8_t *filter, int32_t input_offset, int32_t ic, int32_t *acc,
+                              int32_t n)
+{
+    const int interior = iy0 >= 0 && iy0 + 2 < in_h && ix0 >= 0 && ix0 + 2 < in_w;
+    for (int32_t ky = 0; ky < 3; ky++) {
+        const int32_t iy = iy0 + ky;
+        if (!interior && (iy < 0 || iy >= in_h)) {
+            continue;
+        }
+        for (int32_t kx = 0; kx < 3; kx++) {
+            const int32_t ix = ix0 + kx;
+            if (!interior && (ix < 0 || ix >= in_w)) {
+                continue;
+            }
+            const int8_t *in_tap = in_batch + (iy * in_w + ix) * in_c + ic;
+            const int8_t *f_tap = filter + (ky * 3 + kx) * in_c + ic;
+#if EREID_USE_DSP
+            if (n == 4) {
+                ereid_mac4_s8_offset(in_tap, f_tap, ereid_dup16(input_offset), acc);
+                continue;
+            }
+#endif
+            for (int32_t k = 0; k < n; k++) {
+                acc[k] += ((int32_t)in_tap[k] + input_offset) * (int32_t)f_tap[k];
+            }
+        }
+    }
+}
+
+ereid_status ereid_depthwise_conv_3x3_s8(const ereid_context *ctx,
+                                         const ereid_dw_conv_params *dw_conv_params,
+                                         const ereid_per_channel_quant_params *quant_params,
+                                         const ereid_dims *input_dims, const int8_t *input,
+                                         const ereid_dims *filter_dims, const int8_t *filter,
+                                         const int32_t *bias,
+                                         const ereid_dims *output_dims, int8_t *output)
+{
+    (void)ctx;
+    if (!ereid_dw_conv_args_valid(dw_conv_params, quant_params, input_dims, input, filter_dims, filter,
+                                  output_dims, output) ||
+        dw_conv_params->ch_mult != 1 || filter_dims->h != 3 || filter_dims->w != 3 ||
+        dw_conv_params->dilation.h != 1 || dw_conv_params->dilation.w != 1) {
+        return EREID_ARG_ERROR;
+    }
+    const ereid_dw_conv_params *p = dw_conv_params;
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w;
+
+    for (int32_t b = 0; b < input_dims->n; b++) {
+        const int8_t *in_batch = input + b * in_h * in_w * in_c;
+        for (int32_t oy = 0; oy < out_h; oy++) {
+            const int32_t iy0 = oy * p->stride.h - p->padding.h;
+            for (int32_t ox = 0; ox < out_w; ox++) {
+                const int32_t ix0 = ox * p->stride.w - p->padding.w;
+                int8_t *out_px = output + ((b * out_h + oy) * out_w + ox) * in_c;
+                for (int32_t ic = 0; ic < in_c; ic += 4) {
+                    const int32_t n = in_c - ic < 4 ? in_c - ic : 4;
+                    int32_t acc[4] = {0, 0, 0, 0};
+                    ereid_dw3x3_pixel(in_batch, in_h, in_w, in_c, iy0, ix0, filter, p->input_offset, ic, acc, n);
+                    for (int32_t k = 0; k < n; k++) {
+                        out_px[ic + k] = ereid_finish_s8(acc[k], bias, ic + k, quant_params->multiplier[ic + k],
+                                                         quant_params->shift[ic + k], p->output_offset,
+                                                         &p->activation);
+                    }
+                }
+            }
+        }
+    }
+    return EREID_OK;
+}

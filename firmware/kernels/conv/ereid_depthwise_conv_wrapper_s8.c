@@ -1,0 +1,23 @@
+/* DEPTHWISE_CONV_2D int8 entry point: picks the specialised kernel the shapes allow. */
+#include "ereid_nn.h"
+#include "ereid_nn_support.h"
+
+ereid_status ereid_depthwise_conv_wrapper_s8(const ereid_context *ctx,
+                                             const ereid_dw_conv_params *dw_conv_params,
+                                             const ereid_per_channel_quant_params *quant_params,
+                                             const ereid_dims *input_dims, const int8_t *input,
+                                             const ereid_dims *filter_dims, const int8_t *filter,
+                                             const int32_t *bias,
+                                             const ereid_dims *output_dims, int8_t *output)
+{
+    if (dw_conv_params == NULL || filter_dims == NULL) {
+        return EREID_ARG_ERROR;
+    }
+    if (dw_conv_params->ch_mult == 1 && filter_dims->h == 3 && filter_dims->w == 3 &&
+        dw_conv_params->dilation.h == 1 && dw_conv_params->dilation.w == 1) {
+        return ereid_depthwise_conv_3x3_s8(ctx, dw_conv_params, quant_params, input_dims, input, filter_dims,
+                                           filter, bias, output_dims, output);
+    }
+    return ereid_depthwise_conv_s8(ctx, dw_conv_params, quant_params, input_dims, input, filter_dims, filter,
+                                   bias, output_dims, output);
+}

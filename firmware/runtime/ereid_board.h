@@ -1,0 +1,44 @@
+/* Board HAL used by the HIL firmware and by benchmarks: a byte UART and an
+ * instruction/cycle counter. One implementation (ereid_board.c) serves every
+ * Cortex-M board; what differs per board lives in boards/<name>/ereid_board_config.h,
+ * found through -Iboards/<name>. No dynamic allocation, no libc I/O. */
+#ifndef EREID_BOARD_H
+#define EREID_BOARD_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* UART on, counter on. The FPU is already enabled by the reset handler. */
+void ereid_board_init(void);
+
+/* Blocking byte I/O on the board's console UART. */
+void ereid_uart_putc(uint8_t byte);
+uint8_t ereid_uart_getc(void);
+void ereid_uart_write(const void *data, uint32_t len);
+void ereid_uart_read(void *data, uint32_t len);
+
+/* Free-running 64-bit count in the board's counter unit (see ereid_cycles_unit()):
+ * SysTick ticks (CLKSOURCE=1) under QEMU, core cycles from DWT CYCCNT on real
+ * M4/M7 parts built with EREID_CYCLES_DWT. */
+uint64_t ereid_cycles_now(void);
+void ereid_cycles_start(void);
+uint64_t ereid_cycles_stop(void);   /* units since the last ereid_cycles_start() */
+
+/* What one count means, reported to the host in HELLO. */
+enum ereid_counter_unit {
+    EREID_UNIT_SYSTICK = 1,   /* SysTick ticks on the core clock; host scales by ticks_per_instruction */
+    EREID_UNIT_CYCLES = 2     /* core clock cycles (DWT CYCCNT) */
+};
+uint32_t ereid_cycles_unit(void);
+
+/* Core name such as "cortex-m4", for the HELLO reply. */
+const char *ereid_board_core(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
