@@ -89,5 +89,8 @@ def test_existing_root_is_refused(tiny, tmp_path):
     foreign.mkdir()
     with pytest.raises(DatasetError, match="no manifest.json"):
         ensure_synthetic(foreign)
+    with pytest.raises(DatasetError, match="generated with seed 3, not 0"):
+        ensure_synthetic(tiny, seed=0)
+    assert ensure_synthetic(tiny, seed=3) == tiny
     with pytest.raises(DatasetError, match="images_per_id"):
         synthesize(tmp_path / "bad", num_ids=8, images_per_id=1, progress=False)

@@ -87,6 +87,39 @@ def test_metadata_matches_the_tensors(int8_export):
         assert recorded["dtype"] == "int8"
 
 
+def _op_names(path):
+    from edgereid.export import tflite_file
+
+    graph = tflite_file.load(path.read_bytes())
+    return [tflite_file.op_name(graph, op) for op in graph.subgraphs[0].operators]
+
+
+def test_int8_graph_pools_in_nhwc_with_firmware_ops_only(int8_export):
+    # The mean over H, W must run on the NHWC tensor: litert-torch used to put an int8
+    # TRANSPOSE back to NCHW before it, and the firmware has no TRANSPOSE kernel.
+    from edgereid.firmware import supported_ops
+
+    ops = _op_names(int8_export[2])
+    assert "MEAN" in ops and "TRANSPOSE" not in ops, ops
+    assert set(ops) <= supported_ops(), sorted(set(ops) - supported_ops())
+
+
+def test_pool_rewrite_keeps_values_and_drops_the_transpose(tmp_path):
+    from edgereid.export.prepare import pool_in_channels_last
+
+    model = _model()
+    x = torch.randn(3, 3, *SIZE)
+    graph = torch.export.export(model, (x,)).module()
+    means = [n for n in graph.graph.nodes if n.target is torch.ops.aten.mean.dim]
+    assert len(means) == 1 and means[0].args[2:] == ()
+    pool_in_channels_last(graph)
+    assert means[0].args[2] is True
+    with torch.no_grad():
+        torch.testing.assert_close(graph(x), model(x))
+    p = export_tflite(model, tmp_path / "f.tflite", input_size=SIZE)
+    assert "TRANSPOSE" not in _op_names(p) and "MEAN" in _op_names(p)
+
+
 @pytest.mark.parametrize("reference", [True, False])
 def test_int8_tflite_matches_quantized_torch(int8_export, reference):
     float_model, q, path = int8_export

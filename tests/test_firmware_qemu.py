@@ -86,3 +86,36 @@ def test_corpus_network_host_build_under_sanitizers(residual_model, tmp_path):
                          workdir=tmp_path)
     assert result.exact, f"{result.mismatched_elements} of {result.elements} output elements differ"
     assert result.elements == N_INPUTS * 8 * 8 * 8
+
+
+# Two inputs whose first is 5 bytes: the second starts after 3 padding bytes (offset 8).
+TWO_INPUT_SPEC = {
+    "name": "two_inputs_padded", "seed": 11,
+    "inputs": [{"name": "a", "shape": [1, 1, 1, 5], "scale": 0.02, "zero_point": -9},
+               {"name": "b", "shape": [1, 4, 3, 5], "scale": 0.05, "zero_point": 4}],
+    "ops": [{"op": "ADD", "inputs": ["b", "a"], "activation": "RELU", "name": "sum"},
+            {"op": "CONV_2D", "filters": 4, "kernel": 3, "name": "conv"}],
+}
+
+
+@pytest.mark.parametrize("board", [
+    pytest.param("host", marks=needs_host_gcc), pytest.param("mps2-an386", marks=needs_cortex_m)])
+def test_two_input_model_packed_buffer_bit_exact(board, tmp_path):
+    from edgereid.firmware import build_firmware
+    from edgereid.firmware.tflite_builder import build_model
+
+    model = tmp_path / "two_inputs_padded.tflite"
+    model.write_bytes(build_model(TWO_INPUT_SPEC))
+    reference = Reference(model)
+    assert reference.input_offsets == [0, 8] and reference.input_bytes == 8 + 60
+    inputs = reference.random_inputs(3, seed=2)
+    if board == "host":
+        exe = build_firmware(model, "host", tmp_path / "fw").executable
+        assert "EREID_MODEL_INPUT_BYTES 68" in (tmp_path / "fw" / "model.h").read_text()
+        for i, x in enumerate(inputs):
+            (tmp_path / "in.bin").write_bytes(x.tobytes())
+            subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")], check=True)
+            assert (tmp_path / "out.bin").read_bytes() == reference.run(x), f"input {i}"
+    else:
+        result = run_hil(model, board, n=3, seed=2)
+        assert result.passed, result.format()

@@ -192,7 +192,7 @@ def main(argv=None) -> int:
             for b in boards:
                 old = rows.get(f"{m.stem}@{b}")
                 if not (old and old["sha256"] == digests[m.stem] and old["n"] == args.n and old["seed"] == args.seed
-                        and old["status"] != "error"):
+                        and old["status"] in ("pass", "fail")):
                     todo.append((m, b))
         lock = threading.Lock()
         from tqdm import tqdm

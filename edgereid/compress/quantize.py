@@ -18,7 +18,7 @@ from torch import nn
 
 from edgereid.compress.quantizer import EdgeInt8Quantizer
 from edgereid.errors import EdgereidError
-from edgereid.export.prepare import fold_bn_neck
+from edgereid.export.prepare import fold_bn_neck, pool_in_channels_last
 
 
 def _images(batch) -> torch.Tensor:
@@ -52,7 +52,8 @@ def _export(module: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
     # A dynamic batch keeps the quantized model usable for evaluation at any batch size;
     # the TFLite conversion re-traces it at batch 1.
     example = example[:2] if example.shape[0] >= 2 else torch.cat([example, example])
-    return torch.export.export(module, (example,), dynamic_shapes=({0: batch},)).module()
+    graph = torch.export.export(module, (example,), dynamic_shapes=({0: batch},)).module()
+    return pool_in_channels_last(graph)
 
 
 def embedding_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -171,6 +172,7 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
     batch = torch.export.Dim("batch", min=2, max=4096)
     graph = torch.export.export(_FlatTrainOutputs(net), (example,),
                                 dynamic_shapes=({0: batch},)).module()
+    graph = pool_in_channels_last(graph)
     graph = prepare_qat_pt2e(graph, EdgeInt8Quantizer(is_qat=True))
     with torch.no_grad():
         probe = net(example)

@@ -15,13 +15,13 @@ from edgereid.data.sysu import load_sysu
 from edgereid.errors import DatasetError
 
 
-def _synthetic(path, **kw):
-    root = ensure_synthetic(path or DEFAULT_ROOT, **kw)
+def _synthetic(path, seed: int | None = None, progress: bool = True):
+    root = ensure_synthetic(path or DEFAULT_ROOT, seed=seed, progress=progress)
     return load_market_style(root / "market1501", "synthetic", num_cams=6, example="0002_c1s1_000128_00.jpg")
 
 
-def _synthetic_sysu(path, **kw):
-    root = ensure_synthetic(path or DEFAULT_ROOT, **kw)
+def _synthetic_sysu(path, seed: int | None = None, progress: bool = True):
+    root = ensure_synthetic(path or DEFAULT_ROOT, seed=seed, progress=progress)
     return load_sysu(root / "sysu", name="synthetic-sysu")
 
 

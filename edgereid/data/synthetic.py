@@ -128,9 +128,9 @@ def synthesize(root=DEFAULT_ROOT, seed: int = 0, num_ids: int = 600, images_per_
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{root.name}.tmp-", dir=root.parent))
     try:
-        for folder in ("bounding_box_train", "query", "bounding_box_test"):
-            (tmp / "market1501" / folder).mkdir(parents=True)
-        jobs = [("market1501", cams_item) for cams_item in market] + [("sysu", item) for item in sysu]
+        jobs = [("market1501", item) for item in market] + [("sysu", item) for item in sysu]
+        for folder in sorted({(layout, item[0]) for layout, item in jobs}):
+            (tmp / folder[0] / folder[1]).mkdir(parents=True)
         for layout, (folder, name, pid, cam, kind, key) in tqdm(jobs, desc=f"synthesizing {root}", disable=not progress,
                                                                 unit="img", mininterval=1.0):
             image_rng = np.random.default_rng([seed, *key])
@@ -139,9 +139,7 @@ def synthesize(root=DEFAULT_ROOT, seed: int = 0, num_ids: int = 600, images_per_
             else:  # distractors and junk are people from outside the id set
                 person = sample_identity(image_rng)
             cam_model = visible_cams[cam - 1] if layout == "market1501" else sysu_cams[cam]
-            out_dir = tmp / layout / folder
-            out_dir.mkdir(parents=True, exist_ok=True)
-            _write_image(out_dir / name, render(person, cam_model, image_rng, junk=kind == "junk"))
+            _write_image(tmp / layout / folder / name, render(person, cam_model, image_rng, junk=kind == "junk"))
         exp = tmp / "sysu" / "exp"
         exp.mkdir(parents=True)
         (exp / "train_id.txt").write_text(_ids_line(train_pids - val_pids))
@@ -177,19 +175,31 @@ def read_manifest(root) -> dict | None:
         return None
 
 
-def ensure_synthetic(root=DEFAULT_ROOT, seed: int = 0, progress: bool = True) -> Path:
-    """Generate the default set at `root` if it is missing or from an older generator."""
+def ensure_synthetic(root=DEFAULT_ROOT, seed: int | None = None, progress: bool = True) -> Path:
+    """Generate the default set at `root` if it is missing or from an older generator.
+
+    `seed` None takes the set at `root` whatever its seed (seed 0 when generating); an
+    explicit seed that differs from the existing set's is an error, not silently ignored.
+    """
     root = Path(root)
-    manifest = read_manifest(root)
-    if manifest is not None and manifest.get("version") == GENERATOR_VERSION:
+
+    def current():
+        manifest = read_manifest(root)
+        if manifest is None or manifest.get("version") != GENERATOR_VERSION:
+            return None
+        if seed is not None and manifest.get("seed") != seed:
+            raise DatasetError(f"synthetic: {root} was generated with seed {manifest.get('seed')}, not {seed}; "
+                               "use another folder or regenerate it with `edgereid data synth --force`")
         return root
-    if manifest is None and root.exists():
+
+    if current():
+        return root
+    stale = read_manifest(root) is not None
+    if root.exists() and not stale:
         raise DatasetError(f"synthetic: {root} exists but has no manifest.json; not a synthetic set, not touching it")
     try:
-        return synthesize(root, seed=seed, overwrite=manifest is not None, progress=progress)
-    except OSError:
-        # another process may have renamed its copy into place first
-        manifest = read_manifest(root)
-        if manifest is not None and manifest.get("version") == GENERATOR_VERSION:
+        return synthesize(root, seed=seed or 0, overwrite=stale, progress=progress)
+    except (OSError, DatasetError):
+        if current():  # another process renamed its copy into place first
             return root
         raise

@@ -15,7 +15,7 @@ import edgereid
 from edgereid import atomic
 from edgereid.errors import ExportError
 from edgereid.export import tflite_file
-from edgereid.export.prepare import ChannelsLast, prepare_for_export
+from edgereid.export.prepare import ChannelsLast, pool_in_channels_last, prepare_for_export
 
 DEFAULT_PREPROCESS = {"size": [128, 64], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
                       "channel_order": "RGB"}
@@ -81,6 +81,7 @@ def export_tflite(model: nn.Module, path, input_size=(128, 64), int8: bool = Fal
 
     path = Path(path)
     h, w = (int(s) for s in (preprocess or {}).get("size", input_size))
+    model_name = model_name or getattr(model, "model_name", None) or type(model).__name__
     if int8 and not _is_quantized_graph(model):
         if calib is None:
             raise ExportError("int8 TFLite export of a float model needs calibration images (calib=...)")
@@ -90,8 +91,13 @@ def export_tflite(model: nn.Module, path, input_size=(128, 64), int8: bool = Fal
     elif not int8 and _is_quantized_graph(model):
         raise ExportError("this model is already quantized: export it with int8=True")
     if not int8:
-        model = prepare_for_export(model)
-    model_name = model_name or getattr(model, "model_name", None) or type(model).__name__
+        try:
+            with torch.no_grad():
+                model = pool_in_channels_last(torch.export.export(prepare_for_export(model),
+                                                                  (torch.zeros(1, 3, h, w),)).module())
+        except Exception as exc:  # torch.export raises many types; name the model and the cause
+            raise ExportError(f"torch.export could not trace {model_name}: "
+                              f"{str(exc).strip().splitlines()[-1][:400]}") from exc
     sample = torch.zeros(1, h, w, 3)
     kwargs = {"quant_config": QuantConfig(pt2e_quantizer=EdgeInt8Quantizer())} if int8 else {}
     try:

@@ -83,3 +83,50 @@ class ChannelsLast(nn.Module):
 
     def forward(self, x):
         return self.model(x.permute(0, 3, 1, 2))
+
+
+def _mean_over_hw(node: torch.fx.Node) -> bool:
+    """`node` is aten.mean.dim over the last two dims of a 4-D tensor, dropping them."""
+    if node.op != "call_function" or node.target is not torch.ops.aten.mean.dim:
+        return False
+    x, dims = node.args[0], node.args[1]
+    keepdim = node.args[2] if len(node.args) > 2 else node.kwargs.get("keepdim", False)
+    val = x.meta.get("val") if isinstance(x, torch.fx.Node) else None
+    if keepdim or val is None or val.dim() != 4 or dims is None:
+        return False
+    return sorted(int(d) % 4 for d in dims) == [2, 3]
+
+
+def pool_in_channels_last(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Rewrite `x.mean(dim=(2, 3))` as `x.mean(dim=(2, 3), keepdim=True).flatten(1)`, in place.
+
+    Same values. Why: litert-torch runs the NCHW graph channels-last inside and moves
+    each op's axes, but it does not move a mean that drops the reduced axes: it put an
+    int8 TRANSPOSE back to NCHW before the MEAN, and the firmware has no TRANSPOSE
+    kernel. Keeping the reduced axes gives one MEAN over H, W of the NHWC tensor, then
+    a RESHAPE. Done on the exported graph, so every model's pooling (ours or a user's)
+    exports this way without touching how the model is written or trained.
+    """
+    aten = torch.ops.aten
+    changed = False
+    for node in list(graph.graph.nodes):
+        if not _mean_over_hw(node):
+            continue
+        x = node.args[0]
+        with graph.graph.inserting_after(node):
+            flat = graph.graph.call_function(aten.flatten.using_ints, (node, 1, -1))
+        node.replace_all_uses_with(flat, delete_user_cb=lambda user: user is not flat)
+        flat.meta.update({k: v for k, v in node.meta.items() if k != "val"})
+        flat.meta["val"] = node.meta.get("val")
+        node.args = (x, [2, 3], True)
+        node.kwargs = {}
+        x_val = x.meta["val"]
+        mode = getattr(x_val, "fake_mode", None)
+        if mode is not None:
+            with mode:
+                node.meta["val"] = x_val.mean(dim=(2, 3), keepdim=True)
+        changed = True
+    if changed:
+        graph.graph.lint()
+        graph.recompile()
+    return graph

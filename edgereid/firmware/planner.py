@@ -66,6 +66,20 @@ class Schedule:
         return g.place, g.offset
 
 
+INPUT_ALIGN = 4  # each packed input starts word-aligned: VLDR of a float32 input faults unaligned
+
+
+def packed_input_offsets(nbytes: list[int]) -> tuple[list[int], int]:
+    """Where each graph input starts in the one input buffer (graph input order, each
+    start rounded up to INPUT_ALIGN, padding bytes ignored) and the buffer's size."""
+    offsets, end = [], 0
+    for n in nbytes:
+        start = -(-end // INPUT_ALIGN) * INPUT_ALIGN
+        offsets.append(start)
+        end = start + n
+    return offsets, end
+
+
 class _UnionFind:
     def __init__(self):
         self.parent: dict[int, int] = {}
@@ -111,6 +125,7 @@ def plan(graph: Graph, layers: list[Layer] | None = None) -> Schedule:
     for t in life:
         uf.find(t)
     graph_in, graph_out = set(graph.inputs), set(graph.outputs)
+    input_offsets, _ = packed_input_offsets([graph.tensors[t].nbytes for t in graph.inputs])
     aliased: set[int] = set()
     for step, layer in enumerate(layers):
         out = layer.writes[0] if layer.writes else None
@@ -142,6 +157,7 @@ def plan(graph: Graph, layers: list[Layer] | None = None) -> Schedule:
                          first=min(life[t][0] for t in members), last=max(life[t][1] for t in members))
         if set(members) & graph_in:
             g.place = EXTERNAL_INPUT
+            g.offset = input_offsets[graph.inputs.index(min(set(members) & graph_in))]
         elif set(members) & graph_out:
             g.place = EXTERNAL_OUTPUT
         groups.append(g)

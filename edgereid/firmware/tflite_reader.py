@@ -180,7 +180,8 @@ def read_tflite(path) -> Graph:
             )
         entry = lowering.registry_entry(op.kind)
         (entry.check_dtypes or _check_dtypes)(graph, op, path)
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+    # Several inputs are packed into the one input buffer (planner.packed_input_offsets).
+    if not graph.inputs or len(graph.outputs) != 1:
         raise FirmwareError(f"{path}: model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                            "expected exactly 1 of each")
+                            "expected at least 1 input and exactly 1 output")
     return graph

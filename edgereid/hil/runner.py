@@ -126,29 +126,60 @@ class Reference:
         except (ValueError, RuntimeError) as exc:
             raise HilError(f"LiteRT cannot load {model_path}: {exc}") from None
         inputs, outputs = self.interp.get_input_details(), self.interp.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise HilError(f"{model_path}: HIL runs single-input single-output models, "
+        if not inputs or len(outputs) != 1:
+            raise HilError(f"{model_path}: HIL runs models with one output (inputs packed into one buffer), "
                            f"found {len(inputs)} inputs and {len(outputs)} outputs")
-        self.input, self.output = inputs[0], outputs[0]
+        self.inputs, self.input, self.output = inputs, inputs[0], outputs[0]
+        # Several inputs travel as one buffer, laid out as the firmware reads it.
+        from edgereid.firmware.planner import packed_input_offsets
+
+        self.input_offsets, self._packed_bytes = packed_input_offsets([self._nbytes(d) for d in inputs])
+
+    @staticmethod
+    def _nbytes(detail) -> int:
+        return int(np.prod(detail["shape"])) * np.dtype(detail["dtype"]).itemsize
 
     @property
     def input_bytes(self) -> int:
-        return int(np.prod(self.input["shape"])) * np.dtype(self.input["dtype"]).itemsize
+        return self._packed_bytes
 
     @property
     def output_bytes(self) -> int:
-        return int(np.prod(self.output["shape"])) * np.dtype(self.output["dtype"]).itemsize
+        return self._nbytes(self.output)
 
     def random_inputs(self, n: int, seed: int) -> list[np.ndarray]:
+        """n inputs: arrays of the input's dtype and shape, or with several inputs, the
+        packed buffers (uint8) the firmware takes."""
         rng = np.random.default_rng(seed)
-        dtype, shape = np.dtype(self.input["dtype"]), tuple(self.input["shape"])
-        if dtype.kind in "iu":
-            info = np.iinfo(dtype)
-            return [rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True) for _ in range(n)]
-        return [rng.standard_normal(shape).astype(dtype) for _ in range(n)]
+
+        def one(detail):
+            dtype, shape = np.dtype(detail["dtype"]), tuple(detail["shape"])
+            if dtype.kind in "iu":
+                info = np.iinfo(dtype)
+                return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+            return rng.standard_normal(shape).astype(dtype)
+
+        if len(self.inputs) == 1:
+            return [one(self.input) for _ in range(n)]
+        packed = []
+        for _ in range(n):
+            buf = np.zeros(self._packed_bytes, np.uint8)
+            for detail, offset in zip(self.inputs, self.input_offsets):
+                raw = np.frombuffer(one(detail).tobytes(), np.uint8)
+                buf[offset:offset + raw.size] = raw
+            packed.append(buf)
+        return packed
 
     def run(self, x: np.ndarray) -> bytes:
-        self.interp.set_tensor(self.input["index"], x)
+        if len(self.inputs) == 1:
+            self.interp.set_tensor(self.input["index"], x)
+        else:
+            raw = np.ascontiguousarray(x).view(np.uint8).reshape(-1)
+            if raw.size != self._packed_bytes:
+                raise HilError(f"packed input has {raw.size} bytes, the model takes {self._packed_bytes}")
+            for detail, offset in zip(self.inputs, self.input_offsets):
+                part = raw[offset:offset + self._nbytes(detail)]
+                self.interp.set_tensor(detail["index"], part.view(detail["dtype"]).reshape(detail["shape"]))
         self.interp.invoke()
         return self.interp.get_tensor(self.output["index"]).tobytes()
 
