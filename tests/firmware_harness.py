@@ -69,6 +69,10 @@ class DwConvParams(C.Structure):
                 ("stride", Tile), ("padding", Tile), ("dilation", Tile), ("activation", Activation)]
 
 
+class FcRescaleParams(C.Structure):
+    _fields_ = [("scale", C.POINTER(C.c_double)), ("count", C.c_int32)]
+
+
 class FcParams(C.Structure):
     _fields_ = [("input_offset", C.c_int32), ("filter_offset", C.c_int32), ("output_offset", C.c_int32),
                 ("activation", Activation)]
@@ -241,14 +245,12 @@ class KernelRunner:
             p = FcParams(-x_zp, 0, y_zp, Activation(*act))
             idims, fdims, odims = Dims(batches, 1, 1, depth), Dims(units, 1, 1, depth), Dims(batches, 1, 1, units)
             w_scales = w_d["quantization_parameters"]["scales"]
-            if len(w_scales) > 1:
-                mults, shifts = zip(*[quantize_multiplier(float(x_scale) * float(s) / float(y_scale))
-                                      for s in w_scales])
-                qp = PerChannelQuant(_i32(mults), _i32(shifts))
-                fn = lib.ereid_fully_connected_per_channel_s8
-            else:
-                qp = PerTensorQuant(*quantize_multiplier(float(x_scale) * float(w_scales[0]) / float(y_scale)))
-                fn = lib.ereid_fully_connected_s8
+            # LiteRT's reference_integer_ops::FullyConnected[PerChannel](..., input_scale,
+            # output_scale, filter_scale): round(double(acc) * (double(s_in) * double(s_w)
+            # / double(s_out))), one double per weight scale.
+            dscales = (C.c_double * len(w_scales))(*[float(x_scale) * float(s) / float(y_scale) for s in w_scales])
+            qp = FcRescaleParams(dscales, len(w_scales))
+            fn = lib.ereid_fully_connected_rescale_s8
             st = fn(C.byref(ctx), C.byref(p), C.byref(qp), C.byref(idims), _ptr8(x), C.byref(fdims), _ptr8(w),
                     _ptr32(bias), C.byref(odims), _ptr8(out))
         elif kind in ("ADD", "MUL"):

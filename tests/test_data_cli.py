@@ -1,11 +1,10 @@
 """`edgereid data synth` / `data info` through the real CLI entry point."""
 import json
-import subprocess
-import sys
 
+import pytest
 from click.testing import CliRunner
 
-from edgereid.cli import cli
+from edgereid.cli import cli, main
 
 
 def test_synth_writes_a_loadable_set(tmp_path):
@@ -20,13 +19,17 @@ def test_synth_writes_a_loadable_set(tmp_path):
     assert info.exit_code == 0 and "train        3 ids" in info.output
 
 
-def test_errors_are_one_line_exit_2(tmp_path):
+def run_main(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_errors_are_one_line_exit_2(tmp_path, capsys):
     (tmp_path / "taken").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "edgereid.cli.entry", "data", "synth", "--out",
-                           str(tmp_path / "taken"), "--quiet"], capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"error: synthetic: {tmp_path / 'taken'} already exists "
-                                                "(pass overwrite=True, or --force on the command line, to replace it)"]
-    proc = subprocess.run([sys.executable, "-m", "edgereid.cli.entry", "data", "info",
-                           f"market1501:{tmp_path / 'missing'}"], capture_output=True, text=True)
-    assert proc.returncode == 2 and "missing not found" in proc.stderr and "Traceback" not in proc.stderr
+    code, err = run_main(["data", "synth", "--out", str(tmp_path / "taken"), "--quiet"], capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [f"error: synthetic: {tmp_path / 'taken'} already exists "
+                                        "(pass overwrite=True, or --force on the command line, to replace it)"]
+    code, err = run_main(["data", "info", f"market1501:{tmp_path / 'missing'}"], capsys)
+    assert code == 2 and err.startswith("error: market1501: folder") and "missing not found" in err

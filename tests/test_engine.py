@@ -68,8 +68,8 @@ def test_resume_mid_epoch_is_bit_exact(tmp_path):
 
 def test_different_seed_gives_different_weights(tmp_path):
     data = tiny_dataset(tmp_path)
-    a = load_checkpoint(train(tiny_config(tmp_path / "a", epochs=1), dataset=data))["state_dict"]
-    b = load_checkpoint(train(tiny_config(tmp_path / "b", epochs=1, seed=4), dataset=data))["state_dict"]
+    a = load_checkpoint(train(tiny_config(tmp_path / "a", stop_after_steps=1), dataset=data))["state_dict"]
+    b = load_checkpoint(train(tiny_config(tmp_path / "b", stop_after_steps=1, seed=4), dataset=data))["state_dict"]
     assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
 
 
@@ -149,3 +149,12 @@ def test_warmup_then_cosine_and_step_schedules():
     assert cos(10) == pytest.approx(1.0) and cos(60) == pytest.approx(0.5) and cos(110) == pytest.approx(0.0)
     step = WarmupSchedule("step", warmup_steps=10, total_steps=100, steps_per_epoch=10, milestones=[4, 7])
     assert [step(s) for s in (10, 39, 40, 69, 70)] == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01])
+
+
+def test_worker_processes_do_not_change_the_result(tmp_path):
+    # Each batch is augmented under seeds from (seed, epoch, step), wherever it is loaded.
+    data = tiny_dataset(tmp_path)
+    a = load_checkpoint(train(tiny_config(tmp_path / "a", stop_after_steps=2), dataset=data))["state_dict"]
+    b = load_checkpoint(train(tiny_config(tmp_path / "b", stop_after_steps=2, num_workers=1), dataset=data))
+    assert b["global_step"] == 2
+    assert all(torch.equal(a[k], b["state_dict"][k]) for k in a)

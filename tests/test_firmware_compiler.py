@@ -227,3 +227,109 @@ def test_cortex_m_build_reports_sizes(tmp_path, chain_model):
     assert result.size.flash_bytes > weights
     assert result.size.bss >= result.schedule.arena_bytes
     assert result.size.ram_bytes == result.size.data + result.size.bss + 16384
+
+
+# ---- FULLY_CONNECTED rounding (LiteRT rescales in double, one round half away) --------
+
+def _mbqm_double_rounding(acc: np.ndarray, m: int, s: int) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier as CONV_2D uses it (SRDHM then RoundingDivideByPOT)."""
+    x = acc.astype(np.int64) << max(s, 0)
+    ab = x * m
+    v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    q = np.sign(v) * (np.abs(v) >> 31)
+    rs = max(-s, 0)
+    mask = (1 << rs) - 1
+    return (q >> rs) + ((q & mask) > (mask >> 1) + (q < 0))
+
+
+def _mbqm_single_rounding(acc: np.ndarray, m: int, s: int) -> np.ndarray:
+    """TFLITE_SINGLE_ROUNDING: (x * m + 2^(30 - s)) >> (31 - s), ties toward +inf."""
+    return (acc.astype(np.int64) * m + (1 << (30 - s))) >> (31 - s)
+
+
+def _round_half_away(v: np.ndarray) -> np.ndarray:
+    return (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(np.int64)
+
+
+def _fc_bias_probe_model(s_w: list[float], biases: np.ndarray, s_out: float) -> bytes:
+    """FC whose weights are all 0, so every unit's accumulator is exactly its bias
+    (whatever the input): the requantization is probed directly."""
+    from edgereid.firmware.tflite_builder import ModelBuilder
+
+    b = ModelBuilder(0)
+    units = biases.size
+    w_scale = np.asarray(s_w, dtype=np.float32)
+    x = b.tensor("x", (1, 4), "int8", scale=1.0, zero_point=0)
+    w = b.tensor("w", (units, 4), "int8", scale=w_scale, zero_point=np.zeros(w_scale.size, np.int64),
+                 data=np.zeros((units, 4)))
+    bt = b.tensor("b", (units,), "int32", scale=w_scale, zero_point=np.zeros(w_scale.size, np.int64),
+                  data=biases.astype(np.int32))
+    y = b.tensor("y", (1, units), "int8", scale=s_out, zero_point=0)
+    b.op("FULLY_CONNECTED", [x.index, w.index, bt.index], [y.index], "FullyConnectedOptions",
+         b.schema.FullyConnectedOptionsT())
+    return b.finish([x.index], [y.index])
+
+
+def _fc_near_ties(seed: int, per_channel: bool):
+    """Per unit a weight scale (s_in = s_out = 1, so eff = s_w) and an accumulator whose
+    output is an exact .5 tie (scales with few mantissa bits: 3 * 2^-12, 5 * 2^-9) or
+    within a hair of one, kept only where a fixed-point form differs from the double one."""
+    rng = np.random.default_rng(seed)
+    groups = [3 * 2.0 ** -12] if not per_channel else \
+        [3 * 2.0 ** -12, 5 * 2.0 ** -9, 2.0 ** -7] + [float(np.float32(10 ** rng.uniform(-5, -3))) for _ in range(3)]
+    per_group = 400 if not per_channel else 80
+    unit_scales, accs = [], []
+    for eff in groups:
+        n = rng.integers(-120, 120, 40000) + 0.5
+        cand = np.unique(np.round(n / eff).astype(np.int64) + rng.integers(-2, 3, n.size))
+        m, s = qm.quantize_multiplier(eff)
+        want = _round_half_away(cand * eff)      # what LiteRT computes: one double product
+        bad = (np.abs(want) <= 127) & ((_mbqm_double_rounding(cand, m, s) != want) |
+                                       (_mbqm_single_rounding(cand, m, s) != want))
+        picked = rng.permutation(cand[bad])[:per_group]
+        unit_scales += [eff] * picked.size
+        accs += list(picked)
+    return groups, np.asarray(accs, dtype=np.int64), np.asarray(unit_scales)
+
+
+@needs_gcc
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_fully_connected_rounds_half_away_in_double_like_litert(tmp_path, per_channel):
+    """LiteRT 2.x BUILTIN_REF FULLY_CONNECTED computes round(double(acc) * s_in*s_w/s_out):
+    exact ties go away from zero (single fixed-point rounding sends -2.5 to -2) and near
+    ties follow the double product (double fixed-point rounding misses some). The
+    fixed-point forms must really be wrong here, so the probe would catch either."""
+    from edgereid.firmware.bitexact import litert_outputs, random_inputs
+
+    s_w, accs, unit_scales = _fc_near_ties(7, per_channel)
+    model = _fc_bias_probe_model(list(unit_scales) if per_channel else s_w, accs, 1.0)
+    ref = litert_outputs(model, random_inputs(model, 1, 0))[0].reshape(-1).astype(np.int64)
+    fixed = {"double rounding": 0, "single rounding": 0}
+    for acc, sc, r in zip(accs, unit_scales, ref):
+        m, s = qm.quantize_multiplier(float(sc))
+        a = np.array([acc])
+        fixed["double rounding"] += int(np.clip(_mbqm_double_rounding(a, m, s)[0], -128, 127) != r)
+        fixed["single rounding"] += int(np.clip(_mbqm_single_rounding(a, m, s)[0], -128, 127) != r)
+    assert min(fixed.values()) >= 20, fixed          # the probe discriminates
+    assert accs.size >= 150
+    result = check_model(model, f"fc_ties_{int(per_channel)}", num_inputs=2, seed=0, sanitize=True, workdir=tmp_path)
+    assert result.exact, result
+
+
+@needs_gcc
+def test_fully_connected_large_random_bit_exact(tmp_path):
+    """A large FC (2-D per-tensor, 4-D per-channel, keep_num_dims): 6,144 outputs per
+    input, where double fixed-point rounding missed ~1 in 2,000."""
+    for i, op in enumerate([{"units": 256, "per_channel": False},
+                            {"units": 256, "per_channel": True, "activation": "RELU"}]):
+        spec = {"name": f"fc_big{i}", "seed": 20 + i,
+                "inputs": [{"name": "x", "shape": [16, 192], "scale": 0.043, "zero_point": 5}],
+                "ops": [{"op": "FULLY_CONNECTED", **op}]}
+        result = check_model(build_model(spec), spec["name"], num_inputs=4, seed=i, workdir=tmp_path)
+        assert result.exact, result
+    spec = {"name": "fc_keep", "seed": 22, "inputs": [{"name": "x", "shape": [1, 4, 8, 64], "scale": 0.07,
+                                                      "zero_point": -9}],
+            "ops": [{"op": "FULLY_CONNECTED", "units": 96, "per_channel": True, "keep_num_dims": True}]}
+    result = check_model(build_model(spec), "fc_keep", num_inputs=4, seed=3, workdir=tmp_path)
+    assert result.elements == 4 * 32 * 96
+    assert result.exact, result

@@ -1,7 +1,8 @@
 """Generated firmware, end to end, on every emulated Cortex-M board: a corpus network
 compiled by edgereid.firmware, run over the HIL UART in QEMU, compared byte for byte
 with LiteRT BUILTIN_REF; the DSP and portable (-DEREID_NO_DSP) builds on the M4 agree;
-the host build is clean under ASan/UBSan. The full corpus sweep is
+the host build is clean under ASan/UBSan; packed multi-input models and the
+single-rounding FULLY_CONNECTED requantizer are pinned. The full corpus sweep is
 tools/check_firmware_qemu.py."""
 import shutil
 import subprocess
@@ -119,3 +120,23 @@ def test_two_input_model_packed_buffer_bit_exact(board, tmp_path):
     else:
         result = run_hil(model, board, n=3, seed=2)
         assert result.passed, result.format()
+
+
+@needs_host_gcc
+@pytest.mark.parametrize("model_name", ["fc_relu", "fc_per_channel"])
+def test_fully_connected_rounds_once_like_litert(model_name, tmp_path):
+    """Double rounding (the conv requantizer) gave 1 and 3 wrong bytes on these 64 inputs;
+    LiteRT's int8 FULLY_CONNECTED rounds once (found by tools/check_firmware_qemu.py)."""
+    from edgereid.firmware import build_firmware
+    from gen_tflite_corpus import write_corpus
+
+    model = write_corpus(tmp_path / "corpus")[model_name]
+    reference = Reference(model)
+    exe = build_firmware(model, "host", tmp_path / "fw").executable
+    wrong = 0
+    for x in reference.random_inputs(64, seed=0):
+        (tmp_path / "in.bin").write_bytes(x.tobytes())
+        subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")], check=True)
+        got, want = (tmp_path / "out.bin").read_bytes(), reference.run(x)
+        wrong += sum(a != b for a, b in zip(got, want))
+    assert wrong == 0, f"{wrong} output bytes differ from LiteRT BUILTIN_REF"

@@ -6,8 +6,9 @@ inputs each, every output byte compared with LiteRT BUILTIN_REF.
     .venv/bin/python tools/check_firmware_qemu.py [--resume] [--jobs 2] [--model X.tflite ...]
 
 One HIL image and one QEMU process per (model, board) carries all inputs. Rows are
-saved to the JSON cache as they finish (--resume skips rows already there for the same
-model bytes, n and seed); docs/results/firmware_bitexact_qemu.md is written at the end.
+saved to the JSON cache as they finish; --resume keeps the rows that passed for the
+same model bytes, n and seed and runs the rest again (failing, erroring, unsupported).
+docs/results/firmware_bitexact_qemu.md is written at the end.
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def _host_check(model_path: Path, reference, inputs, work: Path) -> dict:
 def check_row(model_path: Path, board: str, n: int, seed: int) -> dict:
     """Build and run one (model, board); a model the firmware cannot take is 'unsupported'."""
     from edgereid.errors import FirmwareError
+    from edgereid.firmware.build import DoesNotFitError
     from edgereid.firmware.tflite_reader import read_tflite
     from edgereid.hil.runner import Reference, build_image, run_image
 
@@ -89,6 +91,8 @@ def check_row(model_path: Path, board: str, n: int, seed: int) -> dict:
                 result = {"output_bytes": hil.output_bytes, "mismatched_bytes": hil.mismatched_bytes,
                           "mismatched_inferences": hil.mismatched_inferences,
                           "instructions_median": hil.count_stats().get("median")}
+    except DoesNotFitError as exc:  # a budget verdict, not a bit-exactness result
+        return {**row, "status": "does not fit", "message": str(exc), "wall_s": round(time.time() - start, 1)}
     except EdgereidError as exc:
         return {**row, "status": "error", "message": str(exc)[:1000], "wall_s": round(time.time() - start, 1)}
     status = "pass" if result["mismatched_bytes"] == 0 else "fail"
@@ -115,33 +119,35 @@ def _cell(row: dict | None) -> str:
     if row is None:
         return "not run"
     if row["status"] == "pass":
-        return f"exact ({row['compared_bytes']:,} B)"
+        return f"exact ({row['n']} x {row['output_bytes']:,} B)"
     if row["status"] == "fail":
         return f"**FAIL** {row['mismatched_bytes']:,} of {row['compared_bytes']:,} B"
     if row["status"] == "unsupported":
         return "unsupported"
+    if row["status"] == "does not fit":
+        return "does not fit"
     return "**ERROR**"
 
 
-def write_markdown(path: Path, rows: dict, models: list[Path], boards: list[str], args, command: str,
-                   wall_s: float) -> str:
+def write_markdown(path: Path, rows: dict, models: list[Path], boards: list[str], invocations: list) -> str:
     by = {(r["model"], r["board"]): r for r in rows.values()}
     lines = ["# Firmware vs LiteRT BUILTIN_REF on emulated Cortex-M boards and the host", "",
-             f"Command: `{command}`  ",
-             f"Date: {datetime.date.today().isoformat()}; wall time of the last invocation {wall_s:.0f} s "
-             f"({args.jobs} jobs; rows reused from the cache with --resume are not re-timed).  ",
-             f"Tools: {_tool_versions()}.", "",
-             f"Each cell: one firmware image per (model, board) fed {args.n} seeded random inputs "
-             f"(seed {args.seed}) over the HIL UART protocol in one QEMU process (`-icount shift=0`); the "
+             "Invocations whose rows make this report (later ones ran with --resume: rows that had "
+             "passed were kept, the rest ran again):", ""]
+    lines += [f"- `{inv['command']}` ({inv['date']}: {inv['rows_run']} rows, {inv['wall_s']:.0f} s)"
+              for inv in invocations]
+    lines += ["", f"Tools: {_tool_versions()}.", "",
+             "Each cell: one firmware image per (model, board) fed n seeded random inputs "
+             "over the HIL UART protocol in one QEMU process (`-icount shift=0`); the "
              "host column runs the host gcc build on the same inputs. \"exact\" = every output byte equals "
-             "LiteRT's reference kernels (`OpResolverType.BUILTIN_REF`); the figure is the number of output "
-             "bytes compared.", "", "## Summary", "",
-             "| board | models exact | failing | errors | unsupported | output bytes compared | bytes differing |",
-             "|---|---|---|---|---|---|---|"]
+             "LiteRT's reference kernels (`OpResolverType.BUILTIN_REF`); the figures are n x output bytes "
+             "(n, seed and timing of every row: the JSON cache next to this file).", "", "## Summary", "",
+             "| board | models exact | failing | errors | unsupported | does not fit | output bytes compared | "
+             "bytes differing |", "|---|---|---|---|---|---|---|---|"]
     for b in boards:
         rs = [by[(m.stem, b)] for m in models if (m.stem, b) in by]
         count = lambda s: sum(r["status"] == s for r in rs)  # noqa: E731
-        lines.append(f"| {b} | {count('pass')} | {count('fail')} | {count('error')} | {count('unsupported')} | "
+        lines.append(f"| {b} | {count('pass')} | {count('fail')} | {count('error')} | {count('unsupported')} | {count('does not fit')} | "
                      f"{sum(r.get('compared_bytes', 0) for r in rs):,} | "
                      f"{sum(r.get('mismatched_bytes', 0) for r in rs):,} |")
     unsupported = sorted({r["model"]: r["message"] for r in rows.values() if r["status"] == "unsupported"}.items())
@@ -152,6 +158,10 @@ def write_markdown(path: Path, rows: dict, models: list[Path], boards: list[str]
     if unsupported:
         lines += ["", "## Not supported by the firmware compiler (not run)", ""]
         lines += [f"- {name}: {msg.split(': ', 1)[-1]}" for name, msg in unsupported]
+    too_big = [r for r in rows.values() if r["status"] == "does not fit"]
+    if too_big:
+        lines += ["", "## Larger than the board's budget (built, not run)", ""]
+        lines += [f"- {r['model']} on {r['board']}: {r['message']}" for r in too_big]
     if errors:
         lines += ["", "## Errors", ""] + [f"- {r['model']} on {r['board']}: {r['message']}" for r in errors]
     text = "\n".join(lines) + "\n"
@@ -168,7 +178,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-corpus", action="store_true", help="check only the --model files")
     ap.add_argument("--only", default=None, help="only models whose name contains this")
     ap.add_argument("--jobs", type=int, default=2, help="(model, board) rows built and run at once")
-    ap.add_argument("--resume", action="store_true", help="keep rows already in the cache")
+    ap.add_argument("--resume", action="store_true", help="keep rows of the cache that passed; run the rest")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="JSON rows, written as they finish")
     ap.add_argument("--out", type=Path, default=DEFAULT_MD, help="Markdown report")
     args = ap.parse_args(argv)
@@ -184,15 +194,20 @@ def main(argv=None) -> int:
         if args.only:
             models = [m for m in models if args.only in m.stem]
         rows: dict[str, dict] = {}
+        invocations: list[dict] = []
         if args.resume and args.cache.is_file():
-            rows = json.loads(args.cache.read_text())["rows"]
+            cached = json.loads(args.cache.read_text())
+            rows, invocations = cached["rows"], cached.get("invocations", [])
+        invocation = {"command": command.strip(), "date": datetime.date.today().isoformat(), "rows_run": 0,
+                      "wall_s": 0.0}
+        invocations.append(invocation)
         digests = {m.stem: hashlib.sha256(m.read_bytes()).hexdigest() for m in models}
         todo = []
         for m in models:
             for b in boards:
                 old = rows.get(f"{m.stem}@{b}")
                 if not (old and old["sha256"] == digests[m.stem] and old["n"] == args.n and old["seed"] == args.seed
-                        and old["status"] in ("pass", "fail")):
+                        and old["status"] == "pass"):
                     todo.append((m, b))
         lock = threading.Lock()
         from tqdm import tqdm
@@ -204,14 +219,21 @@ def main(argv=None) -> int:
                 row = fut.result()
                 with lock:
                     rows[f"{row['model']}@{row['board']}"] = row
-                    write_text(args.cache, json.dumps({"format": 1, "rows": rows}, indent=1, sort_keys=True) + "\n")
+                    invocation["rows_run"] += 1
+                    invocation["wall_s"] = round(time.time() - start, 1)
+                    write_text(args.cache, json.dumps({"format": 1, "invocations": invocations, "rows": rows},
+                                                      indent=1, sort_keys=True) + "\n")
                 if row["status"] in ("fail", "error"):
                     tqdm.write(f"{row['model']} on {row['board']}: {row['status'].upper()} "
                                f"{row.get('message') or _cell(row)}", file=sys.stderr)
                 bar.set_postfix_str(f"{row['model']}@{row['board']}: {row['status']}")
                 bar.update(1)
         bar.close()
-        text = write_markdown(args.out, rows, models, boards, args, command.strip(), time.time() - start)
+        invocation["wall_s"] = round(time.time() - start, 1)
+        # rows of --model files from earlier invocations stay in the report
+        reported = models + [Path(p) for p in dict.fromkeys(r["path"] for r in rows.values())
+                             if Path(p).stem not in digests]
+        text = write_markdown(args.out, rows, reported, boards, invocations)
     print(text)
     checked = [r for r in rows.values() if r["model"] in digests and r["board"] in boards]
     return 1 if any(r["status"] in ("fail", "error") for r in checked) else 0

@@ -1,9 +1,10 @@
 """Compression stage: structured pruning to a MACs target, int8 PTQ/QAT, and the one-call pipeline."""
 from edgereid.compress.pipeline import compress, load_model, resize_to_state_dict
-from edgereid.compress.prune import CRITERIA, make_importance, prune, prune_to_macs, recalibrate_bn
-from edgereid.compress.quantize import calibration_batches, embedding_cosine, quantize, quantize_qat
+from edgereid.compress.prune import (CRITERIA, make_importance, prune, prune_to_macs, prune_unstructured,
+                                    recalibrate_bn, weight_sparsity, zlib_bytes)
+from edgereid.compress.quantize import calibration_batches, embedding_cosine, nncf_int8_fixes, quantize, quantize_qat
 from edgereid.compress.quantizer import EdgeInt8Quantizer
 
 __all__ = ["compress", "load_model", "resize_to_state_dict", "CRITERIA", "make_importance", "prune",
-           "prune_to_macs", "recalibrate_bn", "quantize", "quantize_qat", "calibration_batches",
+           "prune_to_macs", "prune_unstructured", "weight_sparsity", "zlib_bytes", "recalibrate_bn", "quantize", "quantize_qat", "nncf_int8_fixes", "calibration_batches",
            "embedding_cosine", "EdgeInt8Quantizer"]

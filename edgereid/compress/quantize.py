@@ -10,7 +10,9 @@ activations int8 per-tensor affine, biases int32, set by `EdgeInt8Quantizer`.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 from typing import Callable, Iterable
 
 import torch
@@ -61,7 +63,44 @@ def embedding_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.nn.functional.cosine_similarity(a.flatten(1), b.flatten(1), dim=1).median())
 
 
-def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: str = "histogram",
+@contextlib.contextmanager
+def nncf_int8_fixes():
+    """Two NNCF 3.4 defaults that are wrong for int8 TFLite, undone for one quantize_pt2e call.
+
+    1. `TorchAOQuantizerAdapter` turns every torchao QuantizationSpec into an NNCF config
+       with `signedness_to_force=False`, so NNCF decides signedness from the statistics.
+       A weight channel with no negative value (a folded BN-neck: one positive weight per
+       channel) became an unsigned range [0, max] written as int8 with zero point -127
+       and scale max/254: the weight's code 254 wrapped to -2 in int8, and the embedding
+       cosine to float fell to 0.12 (docs/compression.md). The spec says symmetric int8
+       (-127..127, zero point 0): force signed for it.
+    2. The range estimator's MinMaxQuantization keeps NNCF's CPU default
+       `overflow_fix=FIRST_LAYER`: the first conv's weights get half the int8 range
+       (7 bits), a fix for x86 VNNI overflow that an MCU kernel does not have. Disabled.
+    """
+    from nncf.common.quantization.structs import QuantizationScheme
+    from nncf.experimental.quantization.algorithms.range_estimator import algorithm as range_estimator
+    from nncf.experimental.torch.fx.quantization.quantizer import torch_ao_adapter
+    from nncf.quantization.advanced_parameters import OverflowFix
+    from nncf.tensor import TensorDataType
+
+    typed_config, min_max = torch_ao_adapter.TypedQuantizerConfig, range_estimator.MinMaxQuantization
+
+    def signed_config(**kwargs):
+        if kwargs.get("mode") == QuantizationScheme.SYMMETRIC and kwargs.get("dest_dtype") == TensorDataType.int8:
+            kwargs["signedness_to_force"] = True
+        return typed_config(**kwargs)
+
+    torch_ao_adapter.TypedQuantizerConfig = signed_config
+    range_estimator.MinMaxQuantization = functools.partial(min_max, overflow_fix=OverflowFix.DISABLE)
+    try:
+        yield
+    finally:
+        torch_ao_adapter.TypedQuantizerConfig = typed_config
+        range_estimator.MinMaxQuantization = min_max
+
+
+def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: str = "nncf",
              fast_bias_correction: bool | None = True, min_cosine: float = 0.9) -> torch.fx.GraphModule:
     """int8 post-training quantization of an eval-mode Re-ID model.
 
@@ -70,13 +109,14 @@ def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: 
     (see `edgereid.export.prepare`), so no float op is left for the TFLite converter.
 
     `method`:
-    - "histogram" (default): torchao `prepare_pt2e`/`convert_pt2e` with `EdgeInt8Quantizer`
-      (histogram observers for activations, min/max per channel for weights);
-    - "nncf": `nncf.experimental.torch.fx.quantize_pt2e` with the same quantizer (adds
-      fast bias correction). On our backbones with the folded BN-neck NNCF 3.4 returned a
-      model whose embedding had cosine 0.12 to the float one (docs/compression.md), so the
-      result is checked: an embedding cosine to the float model below `min_cosine` on the
-      calibration images raises instead of handing back a broken model.
+    - "nncf" (default): `nncf.experimental.torch.fx.quantize_pt2e` with `EdgeInt8Quantizer`
+      (min/max ranges, fast bias correction), under `nncf_int8_fixes` (two NNCF 3.4
+      defaults that broke the folded BN-neck and coarsened the first conv);
+    - "histogram": torchao `prepare_pt2e`/`convert_pt2e` with the same quantizer
+      (histogram observers for activations, min/max per channel for weights), no bias
+      correction.
+    The result is checked: an embedding cosine to the float model below `min_cosine` on
+    the calibration images raises instead of handing back a broken model.
     """
     batches = calibration_batches(calib, subset_size)
     float_model = fold_bn_neck(copy.deepcopy(model).eval())
@@ -86,13 +126,14 @@ def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: 
             import nncf
             from nncf.experimental.torch.fx import quantize_pt2e
 
-            quantized = quantize_pt2e(
-                graph, EdgeInt8Quantizer(), nncf.Dataset(batches), subset_size=len(batches),
-                fast_bias_correction=fast_bias_correction,
-                # Keep weights as float + quantize/dequantize: the LiteRT converter folds
-                # that pattern itself and rejects pre-folded int8 weight constants.
-                fold_quantize=False,
-            )
+            with nncf_int8_fixes():
+                quantized = quantize_pt2e(
+                    graph, EdgeInt8Quantizer(), nncf.Dataset(batches), subset_size=sum(len(b) for b in batches),
+                    fast_bias_correction=fast_bias_correction,
+                    # Keep weights as float + quantize/dequantize: the LiteRT converter folds
+                    # that pattern itself and rejects pre-folded int8 weight constants.
+                    fold_quantize=False,
+                )
         elif method == "histogram":
             from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -125,12 +166,15 @@ class _FlatTrainOutputs(nn.Module):
 
 
 class _EmbeddingOnly(nn.Module):
-    def __init__(self, graph: torch.fx.GraphModule):
+    """First output of a train-output graph. Not named `graph`: once exported, a GraphModule's
+    `graph` attribute is its fx.Graph, and parameter paths through it stop resolving."""
+
+    def __init__(self, net: torch.fx.GraphModule):
         super().__init__()
-        self.graph = graph
+        self.net = net
 
     def forward(self, x):
-        return self.graph(x)[0]
+        return self.net(x)[0]
 
 
 def reid_loss(num_classes: int, margin: float = 0.3, eps: float = 0.1) -> Callable:
@@ -151,47 +195,63 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
     """Quantization-aware fine-tuning: fake-quant graph trained with the Re-ID loss.
 
     `train_loader` yields (images, pids, ...) batches (PK-sampled for the triplet loss).
-    The graph is `prepare_qat_pt2e` of the train-mode model (conv+BN folded with
-    simulated statistics, weights and activations fake-quantized with the same
-    `EdgeInt8Quantizer` scheme PTQ uses), trained `epochs` epochs, then converted: the
-    learned ranges become the scales of the TFLite file. The BN-neck is frozen as a
-    diagonal Linear first (its running statistics from pre-training), so it quantizes
-    like any FULLY_CONNECTED. Returns the same kind of module as `quantize`.
+    Steps:
+    1. every BatchNorm is folded with its running statistics (`fold_bn_neck`,
+       `fold_conv_bn`): the trained graph is the deployed graph, conv + bias, and no
+       batch statistics of small fine-tuning batches enter it;
+    2. `prepare_qat_pt2e` with `EdgeInt8Quantizer(is_qat=True)` (weights int8
+       per-channel symmetric, activations int8 per-tensor affine, moving-average
+       min/max fake-quant); `calib` images (or the first training batch), in a no-grad
+       forward, initialise every range before the first step;
+    3. `epochs` epochs of Adam on the Re-ID loss (CE on every head + batch-hard triplet);
+    4. `convert_pt2e`: the learned ranges become the scales of the TFLite file.
+    Returns the same kind of module as `quantize` (eval graph, embedding only).
     """
-    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
-    net = copy.deepcopy(model)
-    fold_bn_neck(net.eval())  # frozen BN-neck (eval semantics) before switching to train
-    net.train()
+    from edgereid.export.prepare import fold_conv_bn
+
     loader_batches = iter(train_loader)
     first = next(loader_batches, None)
     if first is None:
         raise EdgereidError("QAT training data is empty")
     example = _images(first)
+    if example.shape[0] < 2:
+        raise EdgereidError("QAT needs training batches of at least 2 images (triplet loss)")
+    net = copy.deepcopy(model).eval()
+    fold_bn_neck(net)
+    net.train()
+    fold_conv_bn(net, example)
+    leftover = [n for n, m in net.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if leftover:
+        # A BN not right after a conv (none in our backbones): keep its statistics frozen.
+        for name in leftover:
+            net.get_submodule(name).eval()
+    with torch.no_grad():
+        n_heads = len(net(example).logits)
     batch = torch.export.Dim("batch", min=2, max=4096)
     graph = torch.export.export(_FlatTrainOutputs(net), (example,),
                                 dynamic_shapes=({0: batch},)).module()
     graph = pool_in_channels_last(graph)
     graph = prepare_qat_pt2e(graph, EdgeInt8Quantizer(is_qat=True))
-    with torch.no_grad():
-        probe = net(example)
-    n_heads = len(probe.logits)
+
+    def forward(x):
+        try:
+            return graph(x)
+        except RuntimeError as exc:
+            raise EdgereidError(f"QAT forward failed in the fake-quant graph: {str(exc).splitlines()[0]}") from exc
+
+    with torch.no_grad():  # initialise every fake-quant range before the first step
+        warm = [x for x in calibration_batches(calib, 256) if x.shape[0] >= 2] if calib is not None else [example]
+        for x in warm:
+            forward(x)
     loss_fn = reid_loss(num_classes)
     params = [p for p in graph.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr, weight_decay=5e-4)
-    if calib is not None:  # warm the observers on calibration data before the first step
-        move_exported_model_to_train(graph)
-        with torch.no_grad():
-            for x in calibration_batches(calib, 64):
-                if x.shape[0] >= 2:
-                    try:
-                        graph(x)
-                    except RuntimeError as exc:
-                        raise EdgereidError("QAT forward failed in the fake-quant graph: "
-                                            f"{str(exc).splitlines()[0]}") from exc
     for epoch in range(max(0, epochs)):
-        move_exported_model_to_train(graph)
+        sampler = getattr(train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
         total, steps = 0.0, 0
         for step, batch in enumerate(train_loader):
             if max_steps_per_epoch is not None and step >= max_steps_per_epoch:
@@ -199,23 +259,21 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
             x, pids = _images(batch), batch[1]
             if x.shape[0] < 2:
                 continue
-            try:
-                out = graph(x)
-            except RuntimeError as exc:
-                # Seen with torch 2.13 + torchao 0.18 fake-quant (docs/compression.md).
-                raise EdgereidError(f"QAT forward failed in the fake-quant graph: {str(exc).splitlines()[0]}") from exc
+            out = forward(x)
             logits, feats = list(out[1:1 + n_heads]), list(out[1 + n_heads:])
             loss = loss_fn(logits, feats, pids)
+            if not torch.isfinite(loss):
+                raise EdgereidError(f"QAT loss became {float(loss)} at epoch {epoch + 1} step {step + 1}; "
+                                    f"lower the learning rate (lr={lr})")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss)
+            total += loss.item()
             steps += 1
         if log is not None:
             log(f"qat epoch {epoch + 1}/{epochs}: loss {total / max(1, steps):.4f} ({steps} steps)")
-    move_exported_model_to_eval(graph)
     converted = convert_pt2e(graph, fold_quantize=False)
-    wrapped = _EmbeddingOnly(converted).eval()
+    wrapped = _EmbeddingOnly(converted)  # no .eval(): torchao forbids train()/eval() on its graphs
     # Re-export to a plain eval graph returning only the embedding (train-only heads drop out).
     with torch.no_grad():
         final = _export(wrapped, example)

@@ -93,25 +93,39 @@ def _palette_colour(rng, jitter=14.0):
     return tuple(np.clip(base + rng.uniform(-jitter, jitter, 3), 0, 255).round(1).tolist())
 
 
+def _fabric_heat(rng, colour) -> float:
+    """Infrared brightness of a garment: its material, and dark fabric runs warmer.
+
+    The hue never enters, so colour cannot be read back from an infrared image, but
+    dark vs light clothing leaves a weak trace, as on real thermal footage.
+    """
+    luminance = float(np.dot(colour, (0.299, 0.587, 0.114))) / 255.0
+    return 0.3 + 0.45 * (0.55 * float(rng.random()) + 0.45 * (1.0 - luminance))
+
+
 def sample_identity(rng: np.random.Generator) -> Identity:
     pattern = PATTERNS[rng.choice(len(PATTERNS), p=[0.3, 0.2, 0.15, 0.15, 0.2])]
     lower = LOWERS[rng.choice(3, p=[0.6, 0.25, 0.15])]
     bag = BAGS[rng.choice(4, p=[0.35, 0.3, 0.2, 0.15])]
-    top_heat = float(rng.uniform(0.3, 0.75))
+    top_colour, pattern_colour, bottom_colour = _palette_colour(rng), _palette_colour(rng), _palette_colour(rng)
+    top_heat = _fabric_heat(rng, top_colour)
+    pattern_heat = _fabric_heat(rng, pattern_colour)
+    if abs(pattern_heat - top_heat) < 0.1:  # a pattern is woven from another material: keep it visible in IR
+        pattern_heat = top_heat + (0.1 if pattern_heat >= top_heat else -0.1)
     return Identity(
         height=float(rng.uniform(98, 120)),
         shoulder=float(rng.uniform(0.105, 0.16)),
         hip=float(rng.uniform(0.72, 1.0)),
         head=float(rng.uniform(0.052, 0.075)),
         leg=float(rng.uniform(0.41, 0.53)),
-        top_colour=_palette_colour(rng),
+        top_colour=top_colour,
         pattern=pattern,
-        pattern_colour=_palette_colour(rng),
+        pattern_colour=pattern_colour,
         stripe_period=float(rng.uniform(4.0, 9.0)),
         logo_shape=int(rng.integers(3)),
         long_sleeves=bool(rng.random() < 0.6),
         lower=lower,
-        bottom_colour=_palette_colour(rng),
+        bottom_colour=bottom_colour,
         skin=tuple(SKIN_TONES[rng.integers(len(SKIN_TONES))].tolist()),
         hair_colour=tuple(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))].tolist()),
         long_hair=bool(rng.random() < 0.3),
@@ -123,8 +137,8 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         shoe_colour=tuple(np.clip(PALETTE[rng.integers(3)] + rng.uniform(-10, 10, 3), 0, 255).tolist()),
         skin_heat=float(rng.uniform(0.82, 0.97)),
         top_heat=top_heat,
-        pattern_heat=float(np.clip(top_heat + rng.choice([-1, 1]) * rng.uniform(0.12, 0.25), 0.05, 0.95)),
-        bottom_heat=float(rng.uniform(0.3, 0.75)),
+        pattern_heat=float(pattern_heat),
+        bottom_heat=_fabric_heat(rng, bottom_colour),
         bag_heat=float(rng.uniform(0.08, 0.3)),
     )
 

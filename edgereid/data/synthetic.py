@@ -29,7 +29,7 @@ from tqdm import tqdm
 from edgereid.data.render import Identity, render, sample_camera, sample_identity
 from edgereid.errors import DatasetError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_ROOT = Path("data/synthetic")
 NUM_CAMS = 6
 SYSU_INFRARED = (3, 6)

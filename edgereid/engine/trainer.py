@@ -61,7 +61,7 @@ class TrainConfig:
     embedding_dim: int | None = None
     width: float = 1.0
     image_size: tuple = (128, 64)  # H, W
-    out: str = "runs/train"
+    out: str = "out/train"
     num_workers: int = 0
     max_minutes: float | None = None  # stop (after a checkpoint) when this much time has passed
     checkpoint_every_steps: int = 0  # also checkpoint mid-epoch every N steps (0 = only per epoch)

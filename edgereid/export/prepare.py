@@ -68,6 +68,61 @@ def fold_bn_neck(model: nn.Module) -> nn.Module:
     return model
 
 
+def _module_of(node, modules: dict, suffix: str):
+    """The submodule whose parameter `node` (a get_attr of an exported graph) is, or None."""
+    if not isinstance(node, torch.fx.Node) or node.op != "get_attr" or not node.target.endswith(suffix):
+        return None
+    return modules.get(node.target[: -len(suffix)])
+
+
+def fold_conv_bn(model: nn.Module, example: torch.Tensor) -> int:
+    """Fold every BatchNorm2d that directly follows a Conv2d into that conv, in place.
+
+    Eval semantics: the BN's running statistics and affine become the conv's weight and
+    bias, and the BN becomes an Identity. Pairs are found on the exported graph of the
+    forward `model(example)` runs (train- or eval-mode, as `model` is), so no naming
+    convention is assumed; a conv whose output feeds anything besides its BN is left
+    alone. Returns how many pairs were folded.
+
+    Why: for QAT the graph must not hold a train-mode BN. torchao's QAT conv-BN
+    simulation divides by gamma / sigma, and ResNet's zero-initialised last BN of each
+    block (gamma = 0) gave NaN on the first forward, which the fake-quant then reported
+    as "`zero_point` must be between `quant_min` and `quant_max`". Frozen BN statistics
+    are also what small Re-ID fine-tuning batches need.
+    """
+    aten = torch.ops.aten
+    was_training = model.training
+    with torch.no_grad():
+        graph = torch.export.export(model, (example,), strict=False).module()
+    model.train(was_training)
+    modules = dict(model.named_modules())
+    bn_targets = {aten.batch_norm.default, aten._native_batch_norm_legit_no_training.default,
+                  aten._native_batch_norm_legit.default, aten._native_batch_norm_legit_functional.default}
+    pairs = []
+    for node in graph.graph.nodes:
+        if node.op != "call_function" or node.target not in bn_targets:
+            continue
+        conv_node = node.args[0]
+        if not (isinstance(conv_node, torch.fx.Node) and conv_node.target is aten.conv2d.default
+                and len(conv_node.users) == 1):
+            continue
+        conv = _module_of(conv_node.args[1], modules, ".weight")
+        bn = _module_of(node.args[1], modules, ".weight") if node.args[1] is not None else \
+            _module_of(node.args[3], modules, ".running_mean")
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            pairs.append((conv, bn))
+    by_id = {id(m): name for name, m in modules.items()}
+    for conv, bn in pairs:
+        scale, shift = _bn_scale_shift(bn)
+        with torch.no_grad():
+            conv.weight.mul_(scale.view(-1, 1, 1, 1))
+            bias = conv.bias.detach() * scale + shift if conv.bias is not None else shift
+        conv.bias = nn.Parameter(bias.clone())
+        parent_name, _, child_name = by_id[id(bn)].rpartition(".")
+        setattr(modules[parent_name] if parent_name else model, child_name, nn.Identity())
+    return len(pairs)
+
+
 def prepare_for_export(model: nn.Module) -> nn.Module:
     """A deep-copied eval-mode model with the BN-neck folded; same outputs as `model.eval()`."""
     model = copy.deepcopy(model).eval()

@@ -127,10 +127,14 @@ def _kib(n: int) -> str:
     return f"{n / 1024:.0f} KiB" if n >= 10 * 1024 else f"{n / 1024:.1f} KiB"
 
 
+class DoesNotFitError(FirmwareError):
+    """The built image is larger than the board's flash or RAM budget."""
+
+
 def check_fit(size: SizeReport, spec: BoardSpec) -> None:
     for what, need, have in (("flash", size.flash_bytes, spec.flash_bytes), ("RAM", size.ram_bytes, spec.ram_bytes)):
         if have is not None and need > have:
-            raise FirmwareError(f"model needs {_kib(need)} {what}, board {spec.name} has {_kib(have)} "
+            raise DoesNotFitError(f"model needs {_kib(need)} {what}, board {spec.name} has {_kib(have)} "
                                 f"(over by {_kib(need - have)})")
 
 
@@ -187,5 +191,5 @@ def format_report(result: BuildResult) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["BuildResult", "SizeReport", "board_spec", "build_firmware", "check_fit", "format_report",
+__all__ = ["BuildResult", "DoesNotFitError", "SizeReport", "board_spec", "build_firmware", "check_fit", "format_report",
            "generate", "measure_size", "BoardError"]

@@ -77,6 +77,13 @@ def kernel_sources(functions: set[str], kernels_dir: Path = FIRMWARE_DIR / "kern
 # ---- model.c ---------------------------------------------------------------------
 
 def _format_array(a: CArray) -> str:
+    if a.ctype == "double":  # hex float literals (C99) carry the exact bits
+        values = [float(v) for v in np.asarray(a.values, dtype=np.float64).reshape(-1).tolist()]
+        if not all(np.isfinite(values)):
+            raise FirmwareError(f"{a.name}: non-finite double constant")
+        lines = ["    " + ", ".join(v.hex() for v in values[i:i + 4]) + "," for i in range(0, len(values), 4)]
+        body = "\n".join(lines) if lines else "    0.0,"
+        return f"static const double {a.name}[{max(1, len(values))}] = {{\n{body}\n}};"
     values = [int(v) for v in np.asarray(a.values).reshape(-1).tolist()]
     per_line = 16 if a.ctype == "int8_t" else 8
     width = 4 if a.ctype == "int8_t" else 11

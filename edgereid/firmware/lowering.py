@@ -24,7 +24,7 @@ from edgereid.firmware.ir import Graph, Op, Tensor
 class CArray:
     """A `static const` array in model.c."""
     name: str
-    ctype: str            # "int8_t" or "int32_t"
+    ctype: str            # "int8_t", "int32_t" or "double" (emitted as exact hex floats)
     values: np.ndarray    # 1-D
 
 
@@ -46,7 +46,8 @@ class Layer:
 
     @property
     def weight_bytes(self) -> int:
-        return int(sum(a.values.size * (1 if a.ctype == "int8_t" else 4) for a in self.arrays))
+        size = {"int8_t": 1, "int32_t": 4, "double": 8}
+        return int(sum(a.values.size * size[a.ctype] for a in self.arrays))
 
 
 @dataclass(frozen=True)
@@ -252,16 +253,14 @@ def lower_fully_connected(graph, op, prefix):
              f"static const ereid_dims {prefix}_in_dims = {{{batches}, 1, 1, {depth}}};",
              f"static const ereid_dims {prefix}_filter_dims = {{{units}, 1, 1, {depth}}};",
              f"static const ereid_dims {prefix}_out_dims = {{{batches}, 1, 1, {units}}};"]
-    if w.is_per_channel:
-        mults, shifts = qm.conv_channel_multipliers(x.scale, w.scales, y.scale, units)
-        arrays += [CArray(f"{prefix}_mult", "int32_t", np.array(mults, dtype=np.int64)),
-                   CArray(f"{prefix}_shift", "int32_t", np.array(shifts, dtype=np.int64))]
-        decls.append(f"static const ereid_per_channel_quant_params {prefix}_quant = {{{prefix}_mult, {prefix}_shift}};")
-        fn = "ereid_fully_connected_per_channel_s8"
-    else:
-        m, s = qm.fully_connected_multiplier(x.scale, w.scale, y.scale)
-        decls.append(f"static const ereid_per_tensor_quant_params {prefix}_quant = {{{m}, {s}}};")
-        fn = "ereid_fully_connected_s8"
+    # LiteRT's BUILTIN_REF FULLY_CONNECTED rescales in double and rounds once, half away
+    # from zero (not MultiplyByQuantizedMultiplier): one double per weight scale.
+    scales = qm.fully_connected_scales(x.scale, w.scales if w.is_per_channel else [w.scale], y.scale)
+    if len(scales) not in (1, units):
+        raise _fail(graph, op, f"{len(scales)} weight scales for {units} units")
+    arrays.append(CArray(f"{prefix}_scale", "double", np.array(scales, dtype=np.float64)))
+    decls.append(f"static const ereid_fc_rescale_params {prefix}_quant = {{{prefix}_scale, {len(scales)}}};")
+    fn = "ereid_fully_connected_rescale_s8"
 
     def emit(ptr):
         return _status(f"{fn}(&ereid_no_scratch, &{prefix}_params, &{prefix}_quant, &{prefix}_in_dims, "

@@ -95,6 +95,16 @@ def fully_connected_multiplier(input_scale: float, filter_scale: float, output_s
     return quantize_multiplier(float(input_scale) * float(filter_scale) / float(output_scale))
 
 
+def fully_connected_scales(input_scale: float, filter_scales, output_scale: float) -> list[float]:
+    """LiteRT's reference int8 FULLY_CONNECTED (what BUILTIN_REF runs) skips the
+    fixed-point multiplier: reference_integer_ops::FullyConnected[PerChannel](...,
+    input_scale, output_scale, filter_scale) rescales each accumulator with
+    round(double(acc) * (double(s_in) * double(s_w) / double(s_out))), half away from
+    zero. One double per weight scale, evaluated left to right as in the C++ (Python
+    floats are IEEE doubles, so the bits are the same)."""
+    return [float(input_scale) * float(s) / float(output_scale) for s in filter_scales]
+
+
 def add_params(in1_scale: float, in2_scale: float, out_scale: float, left_shift: int = 20) -> dict:
     """add.cc int8 general path (also SUB): inputs rescaled to 2*max(in scales), output back."""
     twice_max = float(_f32(2.0) * max(_f32(in1_scale), _f32(in2_scale)))

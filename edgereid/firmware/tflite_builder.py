@@ -251,8 +251,11 @@ def _conv_like(b: ModelBuilder, op: dict, x: TensorInfo, name: str, depthwise: b
 def _fully_connected(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
     s = b.schema
     units = int(op["units"])
-    batches = x.shape[0]
-    depth = int(np.prod(x.shape[1:]))
+    keep = bool(op.get("keep_num_dims", False))
+    if keep:  # the last dim is the depth; the output keeps the other dims
+        batches, depth = int(np.prod(x.shape[:-1])), int(x.shape[-1])
+    else:
+        batches, depth = x.shape[0], int(np.prod(x.shape[1:]))
     per_channel = bool(op.get("per_channel", False))
     if per_channel:
         w_scale = (b.rng.uniform(0.5, 1.5, size=units) * 0.01).astype(np.float32)
@@ -266,9 +269,11 @@ def _fully_connected(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> Ten
     bt = b.tensor(f"{name}_b", (units,), "int32", scale=bias_scale, zero_point=np.zeros(w_scale.size, np.int64),
                   data=bias)
     o_scale, o_zp = _out_quant(b, op, acc_std * x.scale * float(np.mean(w_scale)), x)
-    y = b.tensor(name, (batches, units), "int8", scale=o_scale, zero_point=o_zp)
+    out_shape = tuple(x.shape[:-1]) + (units,) if keep else (batches, units)
+    y = b.tensor(name, out_shape, "int8", scale=o_scale, zero_point=o_zp)
     opts = s.FullyConnectedOptionsT()
     opts.fusedActivationFunction = _activation(op)
+    opts.keepNumDims = keep
     b.op("FULLY_CONNECTED", [x.index, wt.index, bt.index], [y.index], "FullyConnectedOptions", opts)
     return y
 

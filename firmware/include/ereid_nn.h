@@ -118,6 +118,18 @@ ereid_status ereid_fully_connected_per_channel_s8(const ereid_context *ctx,
                                                   const int32_t *bias,
                                                   const ereid_dims *output_dims, int8_t *output);
 
+/* FULLY_CONNECTED as LiteRT's BUILTIN_REF computes it: the accumulator is rescaled in
+ * double and rounded once, half away from zero (ereid_fc_rescale_params). This is the
+ * kernel generated firmware calls; the two above keep the fixed-point
+ * MultiplyByQuantizedMultiplier requantization of TFLM / CMSIS-NN. */
+ereid_status ereid_fully_connected_rescale_s8(const ereid_context *ctx,
+                                              const ereid_fc_params *fc_params,
+                                              const ereid_fc_rescale_params *rescale,
+                                              const ereid_dims *input_dims, const int8_t *input,
+                                              const ereid_dims *filter_dims, const int8_t *filter,
+                                              const int32_t *bias,
+                                              const ereid_dims *output_dims, int8_t *output);
+
 /* ---- elementwise (4-D broadcast: a dimension of 1 repeats) -------------- */
 
 ereid_status ereid_add_s8(const ereid_add_params *params,

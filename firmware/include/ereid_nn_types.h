@@ -97,6 +97,16 @@ typedef struct {
     ereid_activation activation;
 } ereid_fc_params;
 
+/* FULLY_CONNECTED requantization as LiteRT's reference kernel does it (BUILTIN_REF,
+ * reference_integer_ops::FullyConnected / FullyConnectedPerChannel with the scales):
+ * out = (int32)round((double)acc * scale[o]) + output_offset, round half away from zero,
+ * scale[o] = double(s_in) * double(s_w[o]) / double(s_out) computed by the caller in
+ * IEEE double. count = 1 (per-tensor weights) or the number of output units. */
+typedef struct {
+    const double *scale;
+    int32_t count;
+} ereid_fc_rescale_params;
+
 /* MAX_POOL_2D / AVERAGE_POOL_2D (input and output share scale and zero point). */
 typedef struct {
     ereid_tile stride;

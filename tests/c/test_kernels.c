@@ -3,7 +3,8 @@
  *
  * For many random shapes and quantization parameters it checks that
  *   - ereid_convolve_s8, ereid_depthwise_conv_s8, ereid_fully_connected_s8 (and
- *     per-channel) equal a naive scalar reference written here (in a DSP build,
+ *     per-channel, and ereid_fully_connected_rescale_s8, LiteRT's double rescale)
+ *     equal a naive scalar reference written here (in a DSP build,
  *     this is the DSP-path vs portable-path comparison);
  *   - the specialised 1x1 / 3x3 conv, the 3x3 depthwise and both wrappers equal
  *     the generic kernels;
@@ -11,6 +12,7 @@
  * EREID_EMULATE_DSP) can be compared byte for byte. Exit status 0 = all equal.
  * Usage: test_kernels [iterations] [seed]
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,7 @@ static void check_status(const char *what, int iter, ereid_status st)
 
 static int8_t input[MAX_ELEMS], filter[MAX_FILTER], out_a[MAX_ELEMS * 3], out_b[MAX_ELEMS * 3];
 static int32_t bias[MAX_CH], mult[MAX_CH], shift[MAX_CH];
+static double dscale[MAX_CH];
 
 /* In "sensitive" iterations values are small and the requantization is the
  * identity (multiplier ~1.0, shift 0), so an accumulator that is off by one
@@ -253,7 +256,7 @@ static void test_fc(int iter)
                 for (int32_t d = 0; d < depth; d++)
                     acc += (input[b * depth + d] + p.input_offset) * (filter[o * depth + d] + p.filter_offset);
                 const int32_t m = pc ? mult[o] : mult[0], s = pc ? shift[o] : shift[0];
-                acc = ereid_requantize(acc + bias[o], m, s) + p.output_offset;
+                acc = ereid_requantize(acc + bias[o], m, s) + p.output_offset; /* TFLM / CMSIS-NN FC */
                 out_a[b * units + o] = (int8_t)ereid_clamp_i32(acc, p.activation.min, p.activation.max);
             }
         if (pc) {
@@ -266,6 +269,32 @@ static void test_fc(int iter)
         }
         check_equal(pc ? "fully_connected_per_channel_s8 vs naive" : "fully_connected_s8 vs naive", iter, out_a,
                     out_b, batches * units);
+        hash_bytes(out_b, batches * units);
+    }
+    /* ereid_fully_connected_rescale_s8 (LiteRT BUILTIN_REF): round((double)acc * scale),
+     * half away from zero, checked against libm's round(). Scales: the Q31 value of
+     * (mult, shift), exact in a double, so sensitive iterations hit exact .5 ties of both
+     * signs; otherwise a random double with all 53 bits set. */
+    for (int32_t o = 0; o < units; o++) {
+        const double q31 = ldexp((double)mult[o], (int)shift[o] - 31);
+        dscale[o] = (sensitive || (rnd() & 1)) ? (sensitive ? ldexp(1.0, -(int)(rnd() % 3) - 1) : q31)
+                                               : q31 * (1.0 + ldexp((double)rnd(), -40));
+    }
+    for (int pc = 0; pc < 2; pc++) {
+        for (int32_t b = 0; b < batches; b++)
+            for (int32_t o = 0; o < units; o++) {
+                int32_t acc = 0;
+                for (int32_t d = 0; d < depth; d++)
+                    acc += (input[b * depth + d] + p.input_offset) * (filter[o * depth + d] + p.filter_offset);
+                const double r = round((double)(acc + bias[o]) * dscale[pc ? o : 0]);
+                out_a[b * units + o] = (int8_t)ereid_clamp_i32((int32_t)r + p.output_offset, p.activation.min,
+                                                               p.activation.max);
+            }
+        const ereid_fc_rescale_params q = {dscale, pc ? units : 1};
+        check_status("fc_rescale", iter,
+                     ereid_fully_connected_rescale_s8(&ctx, &p, &q, &id, input, &fd, filter, bias, &od, out_b));
+        check_equal(pc ? "fully_connected_rescale_s8 (per-channel) vs naive" : "fully_connected_rescale_s8 vs naive",
+                    iter, out_a, out_b, batches * units);
         hash_bytes(out_b, batches * units);
     }
 }
@@ -282,6 +311,25 @@ static void test_requant_edges(void)
                 const int32_t r = ereid_requantize(xs[i], ms[j], ss[k]);
                 hash_bytes((const int8_t *)&r, 4);
             }
+    /* LiteRT FC rescale: ties go away from zero (a single fixed-point rounding would send
+     * -2.5 to -2), out-of-range and NaN give INT32_MIN (x86-64 cvttsd2si). */
+    {
+        const int32_t accs[] = {5, -5, 3, -3, 1, -1, INT32_MAX, INT32_MIN, 0};
+        const int32_t want[] = {3, -3, 2, -2, 1, -1, INT32_MIN, INT32_MIN, 0};
+        for (size_t i = 0; i < sizeof accs / sizeof accs[0]; i++) {
+            const double scale = i < 6 ? 0.5 : 4.0;
+            if (ereid_rescale_round_f64(accs[i], scale) != want[i]) {
+                printf("FAIL ereid_rescale_round_f64(%ld, %g)\n", (long)accs[i], scale);
+                failures++;
+            }
+        }
+        if (ereid_rescale_round_f64(INT32_MIN, 1.0) != INT32_MIN || ereid_rescale_round_f64(INT32_MAX, 1.0) != INT32_MAX ||
+            ereid_rescale_round_f64(-1, 0.49999999999999994) != 0 ||
+            ereid_rescale_round_f64(1, 0.49999999999999994) != 0 || ereid_rescale_round_f64(1, NAN) != INT32_MIN) {
+            printf("FAIL ereid_rescale_round_f64 identities\n");
+            failures++;
+        }
+    }
     if (ereid_srdhm(INT32_MIN, INT32_MIN) != INT32_MAX || ereid_rdbpot(-3, 1) != -2 || ereid_rdbpot(3, 1) != 2 ||
         ereid_rdbpot(-5, 2) != -1) {
         printf("FAIL requantizer identities\n");

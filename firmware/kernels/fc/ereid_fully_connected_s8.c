@@ -1,5 +1,7 @@
 /* FULLY_CONNECTED int8, per-tensor weight scale.
- * Reproduces reference_integer_ops::FullyConnected. */
+ * Reproduces reference_integer_ops::FullyConnected with the fixed-point multiplier
+ * (TFLM / CMSIS-NN). LiteRT's BUILTIN_REF rescales in double instead:
+ * ereid_fully_connected_rescale_s8, which generated firmware calls. */
 #include "ereid_nn.h"
 #include "ereid_nn_support.h"
 

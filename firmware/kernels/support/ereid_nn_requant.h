@@ -8,7 +8,12 @@
 #ifndef EREID_NN_REQUANT_H
 #define EREID_NN_REQUANT_H
 
+#include <float.h>
 #include <stdint.h>
+
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0 && FLT_EVAL_METHOD != -1
+#error "ereid_rescale_round_f64 needs FLT_EVAL_METHOD 0 (use SSE2 / -mfpmath=sse on x86)"
+#endif
 
 #define EREID_INT8_MIN (-128)
 #define EREID_INT8_MAX 127
@@ -56,6 +61,34 @@ static inline int32_t ereid_requantize(int32_t x, int32_t multiplier, int32_t sh
     const int32_t left_shift = shift > 0 ? shift : 0;
     const int32_t right_shift = shift > 0 ? 0 : -shift;
     return ereid_rdbpot(ereid_srdhm(ereid_shl_wrap(x, left_shift), multiplier), right_shift);
+}
+
+/* LiteRT's int8 FULLY_CONNECTED reference (BUILTIN_REF) does not use the fixed-point
+ * multiplier at all: reference_integer_ops::FullyConnected(..., input_scale,
+ * output_scale, filter_scale) computes
+ *     static_cast<int32_t>(round(static_cast<double>(acc) * effective_scale))
+ * with effective_scale = double(s_in) * double(s_w) / double(s_out). That is one IEEE
+ * double multiply (correctly rounded) and one round half AWAY from zero. A single
+ * fixed-point rounding ((x*m + 2^(30-shift)) >> (31-shift)) rounds exact negative
+ * ties toward +inf and differs there; the double-rounding form above misses about 1 in
+ * 2,000 outputs of a random FC layer (near ties). Out-of-range values follow x86-64's cvttsd2si, which is what the
+ * reference build does with the (formally undefined) cast: INT32_MIN.
+ * Needs FLT_EVAL_METHOD == 0 (no x87 excess precision); true on every Arm target and
+ * on x86-64. Without a double FPU (Cortex-M4F/M33) the compiler's soft-float routines
+ * are correctly rounded, so the result is the same. */
+static inline int32_t ereid_rescale_round_f64(int32_t acc, double scale)
+{
+    const double v = (double)acc * scale;
+    if (!(v > -2147483649.0 && v < 2147483648.0)) { /* NaN too */
+        return INT32_MIN;
+    }
+    const int32_t t = (int32_t)v;         /* truncation toward zero; in range after the test above */
+    const double frac = v - (double)t;    /* exact: the bits of v below the binary point */
+    const int64_t r = (int64_t)t + (frac >= 0.5 ? 1 : 0) - (frac <= -0.5 ? 1 : 0);
+    if (r > INT32_MAX || r < INT32_MIN) {
+        return INT32_MIN;
+    }
+    return (int32_t)r;
 }
 
 /* tflite::MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0). */

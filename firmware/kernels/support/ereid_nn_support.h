@@ -54,7 +54,8 @@ static inline int32_t ereid_dot_s8_offsets2(const int8_t *a, int32_t a_offset, c
 }
 
 /* Bias, requantize, output offset and activation clamp: the common tail of
- * CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED in TFLite's reference. */
+ * CONV_2D and DEPTHWISE_CONV_2D in TFLite's reference (and of FULLY_CONNECTED in
+ * TFLM / CMSIS-NN, not in LiteRT: see ereid_finish_fc_f64_s8). */
 static inline int8_t ereid_finish_s8(int32_t acc, const int32_t *bias, int32_t channel,
                                      int32_t multiplier, int32_t shift, int32_t output_offset,
                                      const ereid_activation *act)
@@ -64,6 +65,19 @@ static inline int8_t ereid_finish_s8(int32_t acc, const int32_t *bias, int32_t c
     }
     acc = ereid_requantize(acc, multiplier, shift);
     acc += output_offset;
+    return (int8_t)ereid_clamp_i32(acc, act->min, act->max);
+}
+
+/* The tail of LiteRT's reference int8 FULLY_CONNECTED: bias, rescale in double with one
+ * round half away from zero (ereid_rescale_round_f64), output offset (a wrapping int32
+ * add, as the reference's add behaves on an out-of-range INT32_MIN), clamp. */
+static inline int8_t ereid_finish_fc_f64_s8(int32_t acc, const int32_t *bias, int32_t channel, double scale,
+                                            int32_t output_offset, const ereid_activation *act)
+{
+    if (bias != NULL) {
+        acc += bias[channel];
+    }
+    acc = ereid_add_wrap(ereid_rescale_round_f64(acc, scale), output_offset);
     return (int8_t)ereid_clamp_i32(acc, act->min, act->max);
 }
 

@@ -1,0 +1,41 @@
+/* FULLY_CONNECTED int8 as LiteRT's BUILTIN_REF computes it (per-tensor or per-channel
+ * weight scales): reference_integer_ops::FullyConnected / FullyConnectedPerChannel in
+ * their (input_scale, output_scale, filter_scale) form, which rescale the int32
+ * accumulator in double and round once, half away from zero. */
+#include "ereid_nn.h"
+#include "ereid_nn_support.h"
+
+ereid_status ereid_fully_connected_rescale_s8(const ereid_context *ctx,
+                                              const ereid_fc_params *fc_params,
+                                              const ereid_fc_rescale_params *rescale,
+                                              const ereid_dims *input_dims, const int8_t *input,
+                                              const ereid_dims *filter_dims, const int8_t *filter,
+                                              const int32_t *bias,
+                                              const ereid_dims *output_dims, int8_t *output)
+{
+    (void)ctx;
+    if (fc_params == NULL || rescale == NULL || rescale->scale == NULL || input == NULL || filter == NULL ||
+        output == NULL || !ereid_dims_valid(input_dims) || !ereid_dims_valid(filter_dims) ||
+        !ereid_dims_valid(output_dims) || !ereid_activation_valid(&fc_params->activation)) {
+        return EREID_ARG_ERROR;
+    }
+    const int32_t batches = input_dims->n;
+    const int32_t depth = filter_dims->c;
+    const int32_t out_depth = filter_dims->n;
+    if (input_dims->h * input_dims->w * input_dims->c != depth || output_dims->n != batches ||
+        output_dims->h * output_dims->w * output_dims->c != out_depth ||
+        (rescale->count != 1 && rescale->count != out_depth)) {
+        return EREID_ARG_ERROR;
+    }
+    const int32_t scale_step = rescale->count == 1 ? 0 : 1;
+    for (int32_t b = 0; b < batches; b++) {
+        const int8_t *in_row = input + b * depth;
+        for (int32_t o = 0; o < out_depth; o++) {
+            const int32_t acc = ereid_dot_s8_offsets2(in_row, fc_params->input_offset, filter + o * depth,
+                                                      fc_params->filter_offset, depth, 0);
+            output[b * out_depth + o] = ereid_finish_fc_f64_s8(acc, bias, o, rescale->scale[o * scale_step],
+                                                               fc_params->output_offset, &fc_params->activation);
+        }
+    }
+    return EREID_OK;
+}
