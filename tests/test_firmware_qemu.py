@@ -2,7 +2,7 @@
 compiled by edgereid.firmware, run over the HIL UART in QEMU, compared byte for byte
 with LiteRT BUILTIN_REF; the DSP and portable (-DEREID_NO_DSP) builds on the M4 agree;
 the host build is clean under ASan/UBSan; packed multi-input models and the
-single-rounding FULLY_CONNECTED requantizer are pinned. The full corpus sweep is
+FULLY_CONNECTED double-rescale requantizer are pinned. The full corpus sweep is
 tools/check_firmware_qemu.py."""
 import shutil
 import subprocess
@@ -126,7 +126,8 @@ def test_two_input_model_packed_buffer_bit_exact(board, tmp_path):
 @pytest.mark.parametrize("model_name", ["fc_relu", "fc_per_channel"])
 def test_fully_connected_rounds_once_like_litert(model_name, tmp_path):
     """Double rounding (the conv requantizer) gave 1 and 3 wrong bytes on these 64 inputs;
-    LiteRT's int8 FULLY_CONNECTED rounds once (found by tools/check_firmware_qemu.py)."""
+    LiteRT's int8 FULLY_CONNECTED rescales in double and rounds once, half away from zero
+    (found by tools/check_firmware_qemu.py; ties pinned in test_firmware_compiler.py)."""
     from edgereid.firmware import build_firmware
     from gen_tflite_corpus import write_corpus
 

@@ -24,10 +24,17 @@ ResNet), with joint shallow + deep supervision:
     stage2: SC-units at c2   -> shallow head (GAP, BN-neck, classifier), train only
     transition;  stage3: SC-units at c3;  1x1 conv -> deep head (GAP, BN-neck, classifier)
 
+Default width: stem 48, stages 128 / 256 / 640 channels with 2 / 3 / 3 units: 2.26M
+parameters in the deployed model (the paper reports ~2.3M), 527M MACs at 256x128 and
+132M at 128x64 (our counter: conv + linear only); embedding 640.
+
 At eval the embedding is the deep head's BN-neck output (one tensor [N, D]); the
 shallow head only shapes the middle layers during training. Ops used: Conv2d
 (regular, depthwise, 1x1), BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, add, cat, mean,
 Linear, BatchNorm1d: all lower to int8 TFLite builtins and CMSIS-NN style kernels.
+Checked with edgereid.export (int8 PTQ, width 0.25, 128x64): CONV_2D, DEPTHWISE_CONV_2D,
+CONCATENATION, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE, PAD, PADV2 and no
+float op.
 """
 import torch
 from torch import nn
