@@ -109,7 +109,8 @@ def report(rows: list[dict], board: str, command: str, n: int, wall_s: float) ->
     ok = [r for r in rows if r["status"] in ("pass", "fail")]
     lines = [f"# Firmware instruction counts on QEMU {board}: DSP path vs portable loops", "",
              f"Command: `{command}`  ",
-             f"Date: {datetime.date.today().isoformat()}; wall time {wall_s:.0f} s.", "",
+             f"Date: {datetime.date.today().isoformat()}; wall time of the last command {wall_s:.0f} s "
+             "(with `--merge`, the later commands re-measured only the models they name).", "",
              f"Every model is built twice as a HIL image for {board} (`build_firmware(..., hil=True)`: DSP path, "
              "and `dsp=False`: `-DEREID_NO_DSP`, the kernels' portable C loops on the same core) and both run "
              f"the same {n} seeded random inputs in QEMU 7.2 under `-icount shift=0`; both outputs are checked "
@@ -163,7 +164,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=4, help="random inputs per build")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", action="append", default=[], type=Path, help="extra .tflite (repeatable)")
-    ap.add_argument("--only", default=None, help="only models whose name contains this")
+    ap.add_argument("--only", default=None, help="only models whose name contains one of these (comma-separated)")
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the measured models' rows in --json and rewrite the report from all rows")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO / "docs/results/firmware.md")
     ap.add_argument("--json", type=Path, default=REPO / "docs/results/firmware_bench.json")
@@ -178,13 +181,20 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="edgereid-bench-models-") as tmp:
         models = bench_models(Path(tmp), args.model)
         if args.only:
-            models = [m for m in models if args.only in m.stem]
+            models = [m for m in models if any(part in m.stem for part in args.only.split(","))]
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             futures = [pool.submit(measure, m, args.board, args.n, args.seed) for m in models]
             rows = [f.result() for f in tqdm(futures, desc=f"bench on {args.board}", unit="model", file=sys.stderr)]
-    text = report(rows, args.board, command, args.n, time.time() - start)
+    commands = [command]
+    if args.merge and args.json.is_file():
+        old = json.loads(args.json.read_text())
+        fresh = {r["model"]: r for r in rows}
+        rows = [fresh.pop(r["model"], r) for r in old["rows"]] + list(fresh.values())
+        commands = old.get("commands", [old.get("command")]) + [command]
+    text = report(rows, args.board, " ` then `".join(commands), args.n, time.time() - start)
     write_text(args.out, text)
-    write_text(args.json, json.dumps({"board": args.board, "command": command, "date": datetime.date.today().isoformat(),
+    write_text(args.json, json.dumps({"board": args.board, "commands": commands,
+                                      "date": datetime.date.today().isoformat(),
                                       "unit": "instructions", "rows": rows}, indent=1) + "\n")
     print(text)
     if rows and all(r["status"] == "pass" for r in rows if r["status"] != "unsupported"):
