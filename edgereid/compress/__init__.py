@@ -6,5 +6,5 @@ from edgereid.compress.quantize import calibration_batches, embedding_cosine, nn
 from edgereid.compress.quantizer import EdgeInt8Quantizer
 
 __all__ = ["compress", "load_model", "resize_to_state_dict", "CRITERIA", "make_importance", "prune",
-           "prune_to_macs", "prune_unstructured", "weight_sparsity", "zlib_bytes", "recalibrate_bn", "quantize", "quantize_qat", "nncf_int8_fixes", "calibration_batches",
-           "embedding_cosine", "EdgeInt8Quantizer"]
+           "prune_to_macs", "prune_unstructured", "weight_sparsity", "zlib_bytes", "recalibrate_bn", "quantize",
+           "quantize_qat", "nncf_int8_fixes", "calibration_batches", "embedding_cosine", "EdgeInt8Quantizer"]

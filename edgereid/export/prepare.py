@@ -27,9 +27,9 @@ def _bn_scale_shift(bn: nn.BatchNorm1d):
 class DiagonalAffine(nn.Module):
     """y = x * scale + shift on [N, D] as a 1x1 depthwise conv: an int8 DEPTHWISE_CONV_2D.
 
-    Not a Linear with a diagonal weight: NNCF 3.4's quantize_pt2e returned a broken model
-    (embedding cosine -0.47 vs float) for an exactly diagonal Linear weight, while the
-    depthwise form quantizes each channel's single weight exactly.
+    Per-channel symmetric int8 quantizes each channel's single weight exactly (to +-127).
+    (NNCF 3.4 broke this form and a diagonal Linear alike, by treating all-positive weight
+    channels as unsigned; `edgereid.compress.nncf_int8_fixes` undoes that.)
     """
 
     def __init__(self, scale: torch.Tensor, shift: torch.Tensor):

@@ -20,7 +20,7 @@ class DemoConfig:
     data_root: str = "data/synthetic"
     seed: int = 0
     model: str = "sclnet"
-    epochs: int = 24
+    epochs: int = 12
     max_train_minutes: float = 20.0  # the budget for training on 2 CPU cores
     sysu_trials: int = 10
     progress: bool = True
