@@ -55,4 +55,6 @@ def test_profile_over_serial_to_qemu_uart(tmp_path):
     assert len(table) == 2 and table.unit == "cycles"
     for entry in LatencyTable.load(out).entries.values():
         assert entry.provenance["transport"] == f"serial:{tmp_path / 'tty'}"
-        assert entry.n == 2 and entry.iqr == 0 and entry.median > 0    # QEMU is deterministic
+        # QEMU counts instructions deterministically, but SysTick reads them in whole ticks (40
+        # instructions on mps2) and the phase at the start depends on when the UART bytes arrived.
+        assert entry.n == 2 and entry.median > 0 and entry.iqr <= 40
