@@ -25,7 +25,9 @@ def _echo_warnings(caught) -> None:
               help="instead: measure random architectures end to end and compare with the prediction")
 @click.option("--n", "n", default=200, show_default=True, type=int, help="--validate: architectures to draw")
 @click.option("--seed", default=0, show_default=True, type=int, help="--validate: architecture i uses seed+i")
-def profile(board, transport, space, resume, repeats, warmup, out, flash_cmd, limit, do_validate, n, seed):
+@click.option("--jobs", "-j", default=1, show_default=True, type=int,
+              help="qemu only: build and run this many models at once (instruction counts do not depend on load)")
+def profile(board, transport, space, resume, repeats, warmup, out, flash_cmd, limit, do_validate, n, seed, jobs):
     """Measure every fused kernel of a search space on BOARD into its latency table."""
     from edgereid.latency import profile as run_profile
     from edgereid.latency import validate
@@ -34,13 +36,13 @@ def profile(board, transport, space, resume, repeats, warmup, out, flash_cmd, li
         warnings.simplefilter("always")
         if do_validate:
             summary = validate(board, n=n, space=space, resume=resume, seed=seed, repeats=repeats, warmup=warmup,
-                               transport=transport)
+                               transport=transport, jobs=jobs)
             _echo_warnings(caught)
             click.echo(summary.format())
             click.echo("report: docs/results/latency.md")
             return
         table = run_profile(board, transport=transport, space=space, repeats=repeats, warmup=warmup, resume=resume,
-                            out=out, flash_cmd=flash_cmd, limit=limit)
+                            out=out, flash_cmd=flash_cmd, limit=limit, jobs=jobs)
     _echo_warnings(caught)
     over = f"{table.overhead.median:.4g} {table.unit}" if table.overhead else "not measured"
     click.echo(f"{table.path}: {len(table)} entries ({table.measured_count()} measured) in {table.unit}, "

@@ -197,12 +197,18 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
     `train_loader` yields (images, pids, ...) batches (PK-sampled for the triplet loss).
     Steps:
     1. every BatchNorm is folded with its running statistics (`fold_bn_neck`,
-       `fold_conv_bn`): the trained graph is the deployed graph, conv + bias, and no
-       batch statistics of small fine-tuning batches enter it;
-    2. `prepare_qat_pt2e` with `EdgeInt8Quantizer(is_qat=True)` (weights int8
+       `fold_conv_bn`), so the trained graph is the deployed graph (conv + bias).
+       Why not torchao's conv-BN QAT simulation: it divides by gamma / sigma, and
+       resnet's zero-initialised last BN of a block gave NaN on the first forward,
+       reported by the next fake-quant as "`zero_point` must be between `quant_min` and
+       `quant_max`"; and where gamma != 0, its fusion pattern did not match on torch 2.13
+       graphs, so every BN stayed a float MUL/SUB/ADD island in the .tflite (140 float
+       ops on resnet18). Cost, measured (docs/compression.md): without BN the fine-tuning
+       drifts away from the starting model;
+    2. `prepare_qat_pt2e` with `EdgeInt8Quantizer(is_qat=True)`: weights int8
        per-channel symmetric, activations int8 per-tensor affine, moving-average
-       min/max fake-quant); `calib` images (or the first training batch), in a no-grad
-       forward, initialise every range before the first step;
+       min/max fake-quant; `calib` images (or the first training batch) in a no-grad
+       forward set every range before the first step;
     3. `epochs` epochs of Adam on the Re-ID loss (CE on every head + batch-hard triplet);
     4. `convert_pt2e`: the learned ranges become the scales of the TFLite file.
     Returns the same kind of module as `quantize` (eval graph, embedding only).
@@ -222,11 +228,9 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
     fold_bn_neck(net)
     net.train()
     fold_conv_bn(net, example)
-    leftover = [n for n, m in net.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if leftover:
-        # A BN not right after a conv (none in our backbones): keep its statistics frozen.
-        for name in leftover:
-            net.get_submodule(name).eval()
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()  # a BN not right after a conv (none in our backbones): frozen statistics
     with torch.no_grad():
         n_heads = len(net(example).logits)
     batch = torch.export.Dim("batch", min=2, max=4096)

@@ -75,20 +75,15 @@ def _module_of(node, modules: dict, suffix: str):
     return modules.get(node.target[: -len(suffix)])
 
 
-def fold_conv_bn(model: nn.Module, example: torch.Tensor) -> int:
+def fold_conv_bn(model: nn.Module, example: torch.Tensor, where=None) -> int:
     """Fold every BatchNorm2d that directly follows a Conv2d into that conv, in place.
 
     Eval semantics: the BN's running statistics and affine become the conv's weight and
     bias, and the BN becomes an Identity. Pairs are found on the exported graph of the
     forward `model(example)` runs (train- or eval-mode, as `model` is), so no naming
     convention is assumed; a conv whose output feeds anything besides its BN is left
-    alone. Returns how many pairs were folded.
-
-    Why: for QAT the graph must not hold a train-mode BN. torchao's QAT conv-BN
-    simulation divides by gamma / sigma, and ResNet's zero-initialised last BN of each
-    block (gamma = 0) gave NaN on the first forward, which the fake-quant then reported
-    as "`zero_point` must be between `quant_min` and `quant_max`". Frozen BN statistics
-    are also what small Re-ID fine-tuning batches need.
+    alone. `where(conv, bn) -> bool` restricts which pairs are folded. Returns how many
+    pairs were folded.
     """
     aten = torch.ops.aten
     was_training = model.training
@@ -109,7 +104,7 @@ def fold_conv_bn(model: nn.Module, example: torch.Tensor) -> int:
         conv = _module_of(conv_node.args[1], modules, ".weight")
         bn = _module_of(node.args[1], modules, ".weight") if node.args[1] is not None else \
             _module_of(node.args[3], modules, ".running_mean")
-        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and (where is None or where(conv, bn)):
             pairs.append((conv, bn))
     by_id = {id(m): name for name, m in modules.items()}
     for conv, bn in pairs:

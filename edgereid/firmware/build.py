@@ -1,10 +1,12 @@
 """build_firmware: .tflite -> C project -> make -> size report checked against the board."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +96,73 @@ def _replace_dir(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _run_make(project: Path, spec: BoardSpec, extra_cflags: str) -> None:
+# ---- object cache: many builds of one firmware, differing only in the model ------------
+
+_MODEL_FILES = ("model.c", "main.c", "model.h")
+
+
+def _cacheable_sources(project: Path) -> list[Path]:
+    """C sources whose object does not depend on the model: everything but model.c, main.c
+    and any file that includes model.h (hil_main.c)."""
+    out = []
+    for src in sorted(project.rglob("*.c")):
+        rel = src.relative_to(project)
+        if rel.parts[0] == "build" or rel.name in _MODEL_FILES or b"model.h" in src.read_bytes():
+            continue
+        out.append(src)
+    return out
+
+
+def _object_key(project: Path, src: Path, common: bytes) -> str:
+    h = hashlib.sha256(common)
+    h.update(src.relative_to(project).as_posix().encode() + b"\0" + src.read_bytes())
+    return h.hexdigest()
+
+
+def _common_key(project: Path, extra_cflags: str) -> bytes:
+    """Everything besides the source that goes into its object: compiler and flags (the
+    Makefile, minus its list of model sources) and every header of the project but model.h."""
+    h = hashlib.sha256(extra_cflags.encode() + b"\0")
+    mk = [l for l in (project / "Makefile").read_text().splitlines() if not l.startswith("MODEL_SRCS")]
+    h.update("\n".join(mk).encode())
+    for hdr in sorted(project.rglob("*.h")):
+        rel = hdr.relative_to(project)
+        if rel.parts[0] != "build" and rel.name != "model.h":
+            h.update(b"\0" + rel.as_posix().encode() + b"\0" + hdr.read_bytes())
+    return h.digest()
+
+
+def _restore_objects(project: Path, cache: Path, extra_cflags: str) -> dict[Path, Path]:
+    """Copy cached objects into project/build; returns {object path: cache file} of the
+    ones still to compile (make builds them; _store_objects keeps them)."""
+    common = _common_key(project, extra_cflags)
+    stamp = time.time()
+    # sources and headers 2 s in the past, restored objects 1 s: make sees them up to date
+    for f in project.rglob("*"):
+        if f.is_file():
+            os.utime(f, (stamp - 2, stamp - 2))
+    missing = {}
+    for src in _cacheable_sources(project):
+        obj = project / "build" / src.relative_to(project).with_suffix(".o")
+        cached = cache / f"{_object_key(project, src, common)}.o"
+        if cached.is_file():
+            obj.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached, obj)
+            os.utime(obj, (stamp - 1, stamp - 1))
+        else:
+            missing[obj] = cached
+    return missing
+
+
+def _store_objects(missing: dict[Path, Path]) -> None:
+    for obj, cached in missing.items():
+        if obj.is_file():
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.{id(obj)}.tmp")
+            shutil.copyfile(obj, tmp)
+            os.replace(tmp, cached)  # atomic: parallel builds may store the same object
+
+
+def _run_make(project: Path, spec: BoardSpec, extra_cflags: str, object_cache: Path | None = None) -> None:
     if shutil.which(spec.cc) is None:
         raise FirmwareError(f"board {spec.name}: C compiler '{spec.cc}' not found on PATH "
                             "(install it, e.g. apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
@@ -103,7 +171,13 @@ def _run_make(project: Path, spec: BoardSpec, extra_cflags: str) -> None:
     args = ["make", "-C", str(project), "-j1"]
     if extra_cflags:
         args += [f"EXTRA_CFLAGS={extra_cflags}", f"EXTRA_LDFLAGS={extra_cflags}"]
+    missing = {}
+    if object_cache is not None:
+        Path(object_cache).mkdir(parents=True, exist_ok=True)
+        missing = _restore_objects(project, Path(object_cache), extra_cflags)
     proc = subprocess.run(args, capture_output=True, text=True)
+    if proc.returncode == 0 and missing:
+        _store_objects(missing)
     if proc.returncode != 0:
         lines = (proc.stdout + proc.stderr).strip().splitlines()
         errors = [l.strip() for l in lines if "error:" in l or "undefined reference" in l] or lines[-3:]
@@ -139,11 +213,15 @@ def check_fit(size: SizeReport, spec: BoardSpec) -> None:
 
 
 def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool = False,
-                   dsp: bool = True) -> BuildResult:
+                   dsp: bool = True, object_cache: Path | None = None) -> BuildResult:
     """Generate, compile and size-check; on any failure `out_dir` is left as it was.
 
     hil=True builds the HIL app with the per-layer hook; dsp=False compiles the
-    kernels' portable loops (-DEREID_NO_DSP) on a core that has the DSP extension."""
+    kernels' portable loops (-DEREID_NO_DSP) on a core that has the DSP extension.
+    `object_cache`: a folder of object files shared by many builds (e.g. one profile
+    run): objects that do not depend on the model (kernels, board runtime, HIL
+    protocol) are keyed by a digest of their source, every header but model.h and
+    the Makefile's flags, and copied instead of compiled."""
     spec = board_spec(board)
     if sanitize and spec.is_cortex_m:
         raise FirmwareError(f"sanitize=True builds run on the host only, board {spec.name} is {spec.core}")
@@ -162,7 +240,7 @@ def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool
             mk = project / "Makefile"
             mk.write_text(mk.read_text().replace("EXTRA_CFLAGS =\n", f"EXTRA_CFLAGS = {SANITIZE_FLAGS}\n")
                           .replace("EXTRA_LDFLAGS =\n", f"EXTRA_LDFLAGS = {SANITIZE_FLAGS}\n"))
-        _run_make(project, spec, "")
+        _run_make(project, spec, "", object_cache)
         exe_name = "firmware.elf" if spec.is_cortex_m else "firmware"
         size = measure_size(project / exe_name, spec, schedule.arena_bytes)
         check_fit(size, spec)

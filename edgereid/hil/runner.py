@@ -197,15 +197,16 @@ def _find_elf(result, out_dir: Path) -> Path:
     raise HilError(f"build_firmware produced no ELF image in {out_dir} (expected firmware.elf)")
 
 
-def build_image(model_path, board, out_dir, dsp: bool = True) -> Path:
-    """The HIL image of `model_path` (per-layer hook compiled in by build_firmware)."""
+def build_image(model_path, board, out_dir, dsp: bool = True, object_cache=None) -> Path:
+    """The HIL image of `model_path` (per-layer hook compiled in by build_firmware;
+    `object_cache`: see build_firmware)."""
     try:
         from edgereid.firmware import build_firmware
     except ImportError as exc:
         raise HilError(f"edgereid.firmware.build_firmware is not available ({exc}); "
                        "build the image with edgereid.hil.image.build_hil_image instead") from None
     out_dir = Path(out_dir)
-    result = build_firmware(model_path, board, out_dir, hil=True, dsp=dsp)
+    result = build_firmware(model_path, board, out_dir, hil=True, dsp=dsp, object_cache=object_cache)
     return _find_elf(result, out_dir)
 
 
@@ -289,10 +290,12 @@ def run_image(image, board, reference: Reference, inputs, *, port=None, timeout=
 
 
 def run_hil(model_path, board, n: int = 64, port: str | None = None, seed: int = 0, report=None,
-            out_dir=None, timeout: float = 120.0, retries: int = 3, dsp: bool = True) -> HilResult:
+            out_dir=None, timeout: float = 120.0, retries: int = 3, dsp: bool = True,
+            object_cache=None) -> HilResult:
     """Build the HIL image of `model_path` for `board`, run `n` seeded random inputs on
     it (QEMU, or the real board on serial `port`), compare with LiteRT BUILTIN_REF.
-    dsp=False builds the kernels' portable loops (for DSP vs portable comparisons)."""
+    dsp=False builds the kernels' portable loops (for DSP vs portable comparisons);
+    object_cache: a folder of model-independent objects shared across builds."""
     from edgereid.boards import load_board
 
     if n < 1:
@@ -305,7 +308,7 @@ def run_hil(model_path, board, n: int = 64, port: str | None = None, seed: int =
     inputs = reference.random_inputs(n, seed)
     with tempfile.TemporaryDirectory(prefix="edgereid-hil-") as tmp:
         build_dir = Path(out_dir) if out_dir else Path(tmp) / "fw"
-        image = build_image(model_path, board, build_dir, dsp=dsp)
+        image = build_image(model_path, board, build_dir, dsp=dsp, object_cache=object_cache)
         result = run_image(image, board, reference, inputs, port=port, timeout=timeout, retries=retries,
                            names_from=build_dir, model_name=str(model_path), seed=seed)
         if not out_dir:

@@ -85,11 +85,14 @@ def _measure_overhead(backend: Backend, tmp: Path, repeats: int, warmup: int) ->
 def profile(board, transport: str | None = None, space: str | None = None, repeats: int | None = None,
             warmup: int | None = None, resume: bool = False, out: Path | None = None, progress: bool = True,
             flash_cmd: str | None = None, on_entry: Callable[[Kernel, Entry], None] | None = None,
-            limit: int | None = None) -> LatencyTable:
+            limit: int | None = None, jobs: int = 1) -> LatencyTable:
     """Profile the kernels of `space` on `board`; returns the saved table.
 
     `on_entry(kernel, entry)` is called after each entry is saved; `limit` stops after
-    that many new entries (a quick partial profile; --resume continues it).
+    that many new entries (a quick partial profile; --resume continues it). `jobs` > 1
+    builds and runs that many micro-models at once (QEMU only); entries then arrive in
+    the order they finish, each saved as it comes, so an interruption still loses only
+    the models in flight.
     """
     from tqdm import tqdm
 
@@ -100,7 +103,7 @@ def profile(board, transport: str | None = None, space: str | None = None, repea
     search_space = load_space(space)
     kernels = space_kernels(search_space, rules)
     path = Path(out) if out else table_path(board)
-    with open_backend(board, transport, flash_cmd) as backend:
+    with open_backend(board, transport, flash_cmd, jobs=jobs) as backend:
         repeats = backend.default_repeats if repeats is None else repeats
         warmup = backend.default_warmup if warmup is None else warmup
         if repeats < 1:

@@ -80,7 +80,12 @@ def summarize_records(board: str, unit: str, records: list) -> ValidationSummary
 def validate(board, n: int = 200, space: str | None = None, resume: bool = False, seed: int = 0,
              repeats: int | None = None, warmup: int | None = None, transport: str | None = None,
              out_dir: Path | None = None, table_file: Path | None = None,
-             progress: bool = True) -> ValidationSummary:
+             progress: bool = True, jobs: int = 1) -> ValidationSummary:
+    """Measure `n` random architectures of `space` on `board` and compare with the table's prediction.
+
+    `jobs` > 1 builds and runs that many architectures at once (QEMU only); records are
+    saved as each one finishes and kept in index order.
+    """
     from tqdm import tqdm
 
     from edgereid.boards import load_board
@@ -93,7 +98,7 @@ def validate(board, n: int = 200, space: str | None = None, resume: bool = False
     path = _results_file(out_dir, board.name)
     data = _load_records(path, board, search_space.name, seed, resume)
     done = {r["index"] for r in data["records"]}
-    with open_backend(board, transport) as backend, tempfile.TemporaryDirectory(prefix="edgereid-val-") as tmp:
+    with open_backend(board, transport, jobs=jobs) as backend, tempfile.TemporaryDirectory(prefix="edgereid-val-") as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("always", LatencyTableWarning)
             table.check_runtime(backend.runtime, rules.id)
@@ -106,18 +111,27 @@ def validate(board, n: int = 200, space: str | None = None, resume: bool = False
         data.update(table=str(table.path), runtime=backend.runtime, transport=backend.transport,
                     host=backend.host, repeats=repeats, warmup=warmup, unit=backend.unit)
         todo = [i for i in range(n) if i not in done]
-        for i in tqdm(todo, desc=f"validate {board.name}", unit="arch", disable=not progress):
-            arch = sample(search_space, random.Random(seed + i))
-            model = to_tflite(arch, Path(tmp) / f"arch{i}.tflite", seed=seed + i)
-            (_, samples), = list(backend.measure([model], repeats, warmup))
-            measured = summarize(samples)
-            pred = predict_kernels(architecture_kernels(arch, rules), table)
-            data["records"].append({
-                "index": i, "measured": measured.median, "measured_iqr": measured.iqr, "predicted": pred.total,
-                "kernels": len(pred.layers), "fitted_kernels": len(pred.fitted), "macs": count_macs(arch),
-                "architecture": arch.to_dict(), "date": now_utc()})
-            write_text(path, json.dumps(data, indent=1) + "\n")
-            model.unlink(missing_ok=True)
+        bar = tqdm(total=len(todo), desc=f"validate {board.name}", unit="arch", disable=not progress)
+        try:
+            for start in range(0, len(todo), backend.chunk):
+                batch = {}
+                for i in todo[start:start + backend.chunk]:
+                    arch = sample(search_space, random.Random(seed + i))
+                    batch[to_tflite(arch, Path(tmp) / f"arch{i}.tflite", seed=seed + i)] = (i, arch)
+                for model, samples in backend.measure(list(batch), repeats, warmup):
+                    i, arch = batch[model]
+                    measured = summarize(samples)
+                    pred = predict_kernels(architecture_kernels(arch, rules), table)
+                    data["records"].append({
+                        "index": i, "measured": measured.median, "measured_iqr": measured.iqr,
+                        "predicted": pred.total, "kernels": len(pred.layers), "fitted_kernels": len(pred.fitted),
+                        "macs": count_macs(arch), "architecture": arch.to_dict(), "date": now_utc()})
+                    data["records"].sort(key=lambda r: r["index"])
+                    write_text(path, json.dumps(data, indent=1) + "\n")
+                    model.unlink(missing_ok=True)
+                    bar.update(1)
+        finally:
+            bar.close()
     records = [r for r in data["records"] if r["index"] < n]
     summary = summarize_records(board.name, data["unit"], records)
     plot_scatter(records, summary, out_dir / "latency" / f"{board.name}.png")

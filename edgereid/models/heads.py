@@ -54,3 +54,22 @@ def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
 def round_channels(channels: float, divisor: int = 8) -> int:
     """Scale-and-round used by width multipliers: nearest multiple of `divisor`, at least one."""
     return max(divisor, int(channels + divisor / 2) // divisor * divisor)
+
+
+def init_backbone(model: nn.Module, residual_bn_of) -> None:
+    """Kaiming-normal convs, unit BNs, then zero the BN that closes each residual branch.
+
+    `residual_bn_of(module)` returns that BN for a residual block (None for other modules):
+    every block then starts as its shortcut, which makes training from scratch (no
+    ImageNet weights here) markedly steadier.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    for m in model.modules():
+        bn = residual_bn_of(m)
+        if bn is not None:
+            nn.init.zeros_(bn.weight)

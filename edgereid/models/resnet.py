@@ -7,7 +7,7 @@ Re-ID habits: the last stage keeps stride 1 (a 16x8 final map at 256x128 instead
 import torch
 from torch import nn
 
-from edgereid.models.heads import BNNeckHead, ReidOutput, global_avg_pool, round_channels
+from edgereid.models.heads import BNNeckHead, ReidOutput, global_avg_pool, round_channels, init_backbone
 
 _LAYERS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 _BASE_WIDTHS = (64, 128, 256, 512)
@@ -52,20 +52,7 @@ class ResNet(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.head = BNNeckHead(in_ch, num_classes, embedding_dim)
         self.embedding_dim = self.head.dim
-        self._init_weights()
-
-    def _init_weights(self):
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        # Zero-init the last BN of each residual branch: every block starts as identity,
-        # which makes training from scratch (no ImageNet weights here) markedly steadier.
-        for m in self.modules():
-            if isinstance(m, BasicBlock):
-                nn.init.zeros_(m.bn2.weight)
+        init_backbone(self, lambda m: m.bn2 if isinstance(m, BasicBlock) else None)
 
     def forward(self, x: torch.Tensor):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

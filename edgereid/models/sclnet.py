@@ -39,7 +39,7 @@ float op.
 import torch
 from torch import nn
 
-from edgereid.models.heads import BNNeckHead, ReidOutput, global_avg_pool, round_channels
+from edgereid.models.heads import BNNeckHead, ReidOutput, global_avg_pool, round_channels, init_backbone
 
 _STAGE_CHANNELS = (128, 256, 640)
 _STAGE_UNITS = (2, 3, 3)
@@ -113,19 +113,7 @@ class SCLNet(nn.Module):
         self.conv_out = conv_bn_relu(in_ch, in_ch)
         self.head = BNNeckHead(in_ch, num_classes, embedding_dim)
         self.embedding_dim = self.head.dim
-        self._init_weights()
-
-    def _init_weights(self):
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        # Each unit starts as (close to) its shortcut: steadier training from scratch.
-        for m in self.modules():
-            if isinstance(m, SCUnit):
-                nn.init.zeros_(m.fuse[1].weight)
+        init_backbone(self, lambda m: m.fuse[1] if isinstance(m, SCUnit) else None)
 
     def forward(self, x: torch.Tensor):
         x = self.stem(x)
