@@ -64,20 +64,28 @@ def test_transport_errors():
         open_backend(load_board("stm32h743"), "serial:/dev/ttyACM0")
     with pytest.raises(LatencyError, match="not under QEMU"):
         QemuBackend(load_board("host"))
+    with pytest.raises(LatencyError, match="only qemu"):        # parallel wall-clock timing: refused
+        open_backend(load_board("host"), jobs=2)
+    with pytest.raises(LatencyError, match="at least 1"):
+        open_backend(load_board("mps2-an386"), jobs=0)
 
 
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
                     reason="qemu-system-arm and arm-none-eabi-gcc are needed for QEMU profiling")
 def test_qemu_counts_add_up(tmp_path):
-    """Profile two kernels on mps2-an386, then a model made of both: overhead + sum = measured count."""
+    """Profile two kernels on mps2-an386 (two at a time, sharing objects), then a model made of
+    both, built alone: overhead + sum = measured count."""
     board = load_board("mps2-an386")
     rules = RULES["edgereid-fw-v1"]
     # the space's first kernels: stem conv (width 8), stem conv (width 16), 1x1 expand conv after the first
     kernels = space_kernels(load_space("tiny"), rules)[:3:2]
     assert (kernels[0].out_h, kernels[0].out_c) == (kernels[1].in_h, kernels[1].in_c)
     out = tmp_path / "lut.json"
-    table = profile(board, space="tiny", out=out, progress=False, limit=3)
+    seen = []
+    table = profile(board, space="tiny", out=out, progress=False, limit=3, jobs=2,
+                    on_entry=lambda k, e: seen.append(k.key()))
     assert table.unit == "instructions" and len(table) == 3
+    assert sorted(seen) == sorted(k.key() for k in space_kernels(load_space("tiny"), rules)[:3])
     assert all(e.provenance["transport"] == "qemu" for e in table.entries.values())
     fused = [FusedLayer("a", ("a",), kernels[0], ("input",)), FusedLayer("b", ("b",), kernels[1], ("a",))]
     model = write_model(spec_of(fused, (kernels[0].in_h, kernels[0].in_w, kernels[0].in_c)), tmp_path / "m.tflite")
@@ -105,3 +113,37 @@ def test_validate_records_resume_and_report(tmp_path):
     assert (tmp_path / "latency" / "host.png").stat().st_size > 0
     report = (tmp_path / "latency.md").read_text()
     assert "| host | tiny | s | 3 |" in report and "--validate --board host" in report
+    # records measured by another runtime version are measured again, not mixed in
+    data["runtime"] = dict(data["runtime"], version="0.0-other")
+    (tmp_path / "latency" / "host.json").write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match="measuring them again"):
+        summary = validate("host", n=1, space="tiny", repeats=3, warmup=1, out_dir=tmp_path, table_file=lut,
+                           resume=True, progress=False)
+    data = json.loads((tmp_path / "latency" / "host.json").read_text())
+    assert summary.n == 1 and [r["index"] for r in data["records"]] == [0]          # 1 and 2 dropped, 0 anew
+    assert data["runtime"]["version"] != "0.0-other"
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is needed")
+def test_object_cache_gives_the_same_image(tmp_path):
+    """Objects reused from another model's build: the loaded image is byte for byte the one built alone."""
+    import subprocess
+
+    from edgereid.hil.runner import build_image
+
+    board = load_board("mps3-an547")
+    rules = RULES["edgereid-fw-v1"]
+    a, b = space_kernels(load_space("tiny"), rules)[:2]
+    from edgereid.latency.micromodels import micro_model_spec
+
+    ma = write_model(micro_model_spec(a), tmp_path / "a.tflite")
+    mb = write_model(micro_model_spec(b), tmp_path / "b.tflite")
+    cache = tmp_path / "objects"
+    build_image(mb, board, tmp_path / "b", object_cache=cache)
+    assert any(cache.glob("*.o"))
+    images = []
+    for name, kw in (("cached", {"object_cache": cache}), ("alone", {})):
+        elf = build_image(ma, board, tmp_path / name, **kw)
+        subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(elf) + ".bin"], check=True)
+        images.append((tmp_path / name / "firmware.elf.bin").read_bytes())
+    assert images[0] == images[1]

@@ -13,16 +13,18 @@ import click
 @click.option("--finetune-epochs", type=int, default=0, show_default=True)
 @click.option("--quantize", "quant", type=click.Choice(["int8", "none"]), default="int8", show_default=True)
 @click.option("--qat-epochs", type=int, default=0, show_default=True)
+@click.option("--ptq-method", type=click.Choice(["nncf", "histogram"]), default="nncf", show_default=True,
+              help="Post-training quantization: NNCF min/max + bias correction, or torchao histogram observers.")
 @click.option("--calib-images", type=int, default=256, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False))
 def compress(checkpoint, dataset, prune_macs, criterion, prune_steps, finetune_epochs, quant, qat_epochs,
-             calib_images, seed, out):
+             ptq_method, calib_images, seed, out):
     """Prune, fine-tune, quantize and export a checkpoint; writes model.pt, .tflite, report.json."""
     from edgereid.compress import compress as run
 
     report = run(checkpoint, out, dataset=dataset, prune_macs=prune_macs, criterion=criterion,
                  prune_steps=prune_steps, finetune_epochs=finetune_epochs,
-                 quantize=None if quant == "none" else quant, qat_epochs=qat_epochs,
+                 quantize=None if quant == "none" else quant, qat_epochs=qat_epochs, ptq_method=ptq_method,
                  calib_images=calib_images, seed=seed, log=click.echo)
     click.echo(json.dumps({k: report[k] for k in ("before", "float", "int8") if k in report}, indent=2))

@@ -92,6 +92,12 @@ def evaluate(checkpoint_or_model, dataset, rerank: bool = False, flip: bool = Fa
     if isinstance(checkpoint_or_model, torch.nn.Module):
         model = checkpoint_or_model
         size = tuple(size or DEFAULT_SIZE)
+    elif str(checkpoint_or_model).endswith(".tflite"):
+        # An exported model, scored through LiteRT (firmware equality is checked separately, by hil).
+        from edgereid.export import TFLiteEmbedder, read_export_metadata
+
+        model = TFLiteEmbedder(checkpoint_or_model, reference_kernels=False)  # mAP only: the fast kernels do
+        size = tuple(size or read_export_metadata(checkpoint_or_model)["input_size"])
     else:
         model, ckpt = model_from_checkpoint(checkpoint_or_model)
         size = tuple(size or ckpt["preprocess"]["size"])

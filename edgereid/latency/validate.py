@@ -98,10 +98,18 @@ def validate(board, n: int = 200, space: str | None = None, resume: bool = False
     path = _results_file(out_dir, board.name)
     data = _load_records(path, board, search_space.name, seed, resume)
     done = {r["index"] for r in data["records"]}
-    with open_backend(board, transport, jobs=jobs) as backend, tempfile.TemporaryDirectory(prefix="edgereid-val-") as tmp:
+    with open_backend(board, transport, jobs=jobs) as backend, \
+            tempfile.TemporaryDirectory(prefix="edgereid-val-") as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("always", LatencyTableWarning)
             table.check_runtime(backend.runtime, rules.id)
+        if data["records"] and data.get("runtime") not in (None, backend.runtime):
+            old = data["runtime"]
+            warnings.warn(f"{path}: its {len(data['records'])} records were measured with {old.get('name')} "
+                          f"{old.get('version')}, not {backend.runtime.get('name')} {backend.runtime.get('version')} "
+                          "(or another compiler/emulator); measuring them again", LatencyTableWarning, stacklevel=2)
+            data["records"] = []
+            done = set()
         if table.unit != backend.unit:
             raise LatencyError(f"latency table {table.path} is in {table.unit}, the {backend.transport} "
                                f"measurement in {backend.unit}")
@@ -164,6 +172,14 @@ def plot_scatter(records: list, summary: ValidationSummary, path: Path) -> Path:
     return path
 
 
+def _dates(records: list) -> str:
+    dates = sorted(r["date"] for r in records if r.get("date"))
+    if not dates:
+        return "?"
+    first, last = dates[0][:16].replace("T", " "), dates[-1][:16].replace("T", " ")
+    return first if first == last else f"{first} to {last[11:] if last[:10] == first[:10] else last}"
+
+
 def write_report(out_dir: Path) -> Path:
     """docs/results/latency.md from every board's validation records present."""
     out_dir = Path(out_dir)
@@ -172,16 +188,24 @@ def write_report(out_dir: Path) -> Path:
              "target and predicted from the board's latency table (per-inference overhead + sum of fused kernel "
              "entries; kernels missing from the table come from a per-op model fitted to the table and are "
              "counted below). Host: LiteRT, one thread, median of many runs (wall-clock, disturbed by whatever "
-             "else runs). QEMU boards: HIL instruction counts under -icount shift=0 (deterministic).", "",
-             "Reproduce (resumable):", "", "```"]
+             "else runs). QEMU boards: HIL instruction counts under -icount shift=0 (deterministic, read "
+             "through SysTick in whole ticks of 40 instructions on mps2, 31.25 on mps3).", "",
+             "QEMU counts instructions, not cycles: memory wait states are not modelled, so where the weights "
+             "and the arena lie (mps3-an547: weights in DDR, arena in SRAM) does not change a count, and a real "
+             "core adds stalls and multi-beat Helium instructions. A table holds for the firmware sources it "
+             "was profiled with (`runtime.version`, a digest of firmware/ and the code generator): after a "
+             "kernel change, profile and validate again.", "",
+             "Reproduce (resumable; `--jobs J` builds and runs J models at once on QEMU boards, where counts do "
+             "not depend on the machine's load):", "", "```"]
     files = sorted((out_dir / "latency").glob("*.json"))
     for f in files:
         data = json.loads(f.read_text(encoding="utf-8"))
-        lines.append(f"edgereid profile --board {data['board']} --space {data['space']}")
+        jobs = " --jobs 2" if data.get("transport") == "qemu" else ""
+        lines.append(f"edgereid profile --board {data['board']} --space {data['space']}{jobs}")
         lines.append(f"edgereid profile --validate --board {data['board']} --space {data['space']} "
-                     f"--n {len(data['records'])} --resume")
-    lines += ["```", "", "| board | space | unit | n | within +-10% | MAPE | worst | fitted kernels | measured with |",
-              "|---|---|---|---|---|---|---|---|---|"]
+                     f"--n {len(data['records'])} --resume{jobs}")
+    lines += ["```", "", "| board | space | unit | n | within +-10% | MAPE | worst | fitted kernels | measured with "
+              "| measured (UTC) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for f in files:
         data = json.loads(f.read_text(encoding="utf-8"))
         if not data["records"]:
@@ -190,7 +214,7 @@ def write_report(out_dir: Path) -> Path:
         rt = data.get("runtime", {})
         lines.append(f"| {s.board} | {data['space']} | {s.unit} | {s.n} | {100 * s.within:.1f}% | {s.mape:.2f}% | "
                      f"{s.max_error:.1f}% | {100 * s.fitted_share:.1f}% | {rt.get('name')} {rt.get('version')} "
-                     f"via {data.get('transport')} on {data.get('host')} |")
+                     f"via {data.get('transport')} on {data.get('host')} | {_dates(data['records'])} |")
     lines.append("")
     for f in files:
         board = f.stem

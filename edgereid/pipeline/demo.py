@@ -1,7 +1,9 @@
 """`edgereid demo`: the main job on the embedded default (the synthetic set).
 
 synthesize -> colour-histogram baseline -> train SCL-net -> evaluate (visible->visible on
-the Market-1501 layout, infrared->visible on the SYSU-MM01 layout) -> report with plots.
+the Market-1501 layout, infrared->visible on the SYSU-MM01 layout) -> int8 PTQ through NNCF
+and full-integer TFLite export (scored in LiteRT) -> C firmware for a Cortex-M4 board, run
+in QEMU over the HIL protocol and compared byte for byte with LiteRT -> report with plots.
 Every step is resumable (see steps.py): rerunning the command continues an interrupted demo.
 """
 from __future__ import annotations
@@ -20,9 +22,14 @@ class DemoConfig:
     data_root: str = "data/synthetic"
     seed: int = 0
     model: str = "sclnet"
+    width: float = 1.0
     epochs: int = 12
+    p: int = 16  # identities per batch
     max_train_minutes: float = 20.0  # the issue's budget for training on 2 CPU cores
     sysu_trials: int = 10
+    board: str = "mps2-an386"  # firmware target that QEMU runs here
+    fit_boards: tuple = ("stm32h743", "stm32f746", "nrf52840")  # real MCUs: size check only
+    hil_inputs: int = 8
     progress: bool = True
 
 
@@ -59,6 +66,7 @@ def run_demo(cfg: DemoConfig, echo=print) -> Path:
     base = steps.run("baseline", baseline, key={"manifest": manifest.get("version")})
 
     train_cfg = TrainConfig(model=cfg.model, data=f"synthetic:{root}", epochs=cfg.epochs, seed=cfg.seed,
+                            width=cfg.width, p=cfg.p,
                             out=str(out / "train"), max_minutes=cfg.max_train_minutes,
                             checkpoint_every_steps=50, progress=cfg.progress)
 
@@ -84,11 +92,48 @@ def run_demo(cfg: DemoConfig, echo=print) -> Path:
                 "infrared->visible indoor": _rank_summary(ir.results["indoor-search single-shot"])}
 
     scores = steps.run("evaluate", eval_step, key={"checkpoint": trained["checkpoint"]})
-    return write_report(out, cfg, manifest, base, trained, train_minutes, scores)
+
+    def int8_step():
+        from edgereid.compress import compress
+
+        report = compress(trained["checkpoint"], out / "int8", dataset=market, quantize="int8",
+                          seed=cfg.seed, evaluate=False, log=echo)
+        tflite = out / "int8" / "model_int8.tflite"
+        r = evaluate(tflite, market, progress=cfg.progress).main
+        return {"tflite": str(tflite), "tflite_bytes": report["int8"]["tflite_bytes"],
+                "method": report["int8"]["method"], "visible->visible": _rank_summary(r)}
+
+    int8 = steps.run("int8", int8_step, key={"checkpoint": trained["checkpoint"]})
+
+    def firmware_step():
+        return _firmware(cfg, Path(int8["tflite"]), out / "firmware")
+
+    firmware = steps.run("firmware", firmware_step, key={"tflite": int8["tflite"], "board": cfg.board,
+                                                         "n": cfg.hil_inputs})
+    return write_report(out, cfg, manifest, base, trained, train_minutes, scores, int8, firmware)
+
+
+def _firmware(cfg: DemoConfig, tflite: Path, out: Path) -> dict:
+    """Build for the QEMU board and run HIL there; size-check the real MCUs."""
+    from edgereid.firmware.build import DoesNotFitError, build_firmware
+    from edgereid.hil import run_hil
+
+    hil = run_hil(tflite, cfg.board, n=cfg.hil_inputs, seed=cfg.seed, report=out / f"hil_{cfg.board}.md",
+                  out_dir=out / cfg.board)
+    result = {"board": cfg.board, "target": hil.target, "unit": hil.unit, "passed": hil.passed,
+              "inputs": hil.n, "output_bytes": hil.output_bytes, "mismatched_bytes": hil.mismatched_bytes,
+              "count": hil.count_stats(), "fit": {}}
+    for board in cfg.fit_boards:
+        try:
+            size = build_firmware(tflite, board, out / board).size
+            result["fit"][board] = {"fits": True, "flash_bytes": size.flash_bytes, "ram_bytes": size.ram_bytes}
+        except DoesNotFitError as exc:
+            result["fit"][board] = {"fits": False, "why": str(exc)}
+    return result
 
 
 def write_report(out: Path, cfg: DemoConfig, manifest: dict, base: dict, trained: dict,
-                 train_minutes: float, scores: dict) -> Path:
+                 train_minutes: float, scores: dict, int8: dict, firmware: dict) -> Path:
     from edgereid.metrics import plot_cmc
 
     plot_cmc({f"{cfg.model} visible->visible": scores["visible->visible"]["cmc"],
@@ -106,7 +151,7 @@ def write_report(out: Path, cfg: DemoConfig, manifest: dict, base: dict, trained
         "# edgereid demo report", "",
         f"Synthetic set: seed {manifest.get('seed')}, generator version {manifest.get('version')}, "
         f"root `{cfg.data_root}`.", "",
-        f"Training: {cfg.model}, {trained['epochs_done']} epochs "
+        f"Training: {cfg.model}, {trained['epochs_done']} epoch(s) "
         f"({'finished' if trained['finished'] else 'stopped by the time budget'}), "
         f"{train_minutes:.1f} min on this machine.", "",
         "| model | mAP % | rank-1 % | mINP % | params | MACs | train min |",
@@ -117,8 +162,21 @@ def write_report(out: Path, cfg: DemoConfig, manifest: dict, base: dict, trained
             f"{trained['macs']:,}", f"{train_minutes:.1f}"),
         row(f"{cfg.model}, infrared->visible (all-search)", scores["infrared->visible"]),
         row(f"{cfg.model}, infrared->visible (indoor-search)", scores["infrared->visible indoor"]),
+        row(f"{cfg.model} int8 TFLite ({int8['method']}, LiteRT), visible->visible", int8["visible->visible"]),
         "",
-        f"{cfg.model} visible->visible mAP is {ratio:.2f}x the histogram baseline's.", "",
+        f"{cfg.model} visible->visible mAP is {ratio:.2f}x the histogram baseline's; the int8 TFLite "
+        f"({int8['tflite_bytes']:,} bytes) is {100 * (int8['visible->visible']['mAP'] - scores['visible->visible']['mAP']):+.1f}"
+        " mAP points from float.", "",
+        "## Firmware", "",
+        f"Generated C for `{firmware['board']}`, run in {firmware['target']} over the HIL protocol: "
+        f"{firmware['inputs']} random inputs, {firmware['output_bytes']:,} output bytes, "
+        f"{firmware['mismatched_bytes']} differing from LiteRT BUILTIN_REF "
+        f"({'PASS' if firmware['passed'] else 'FAIL'}); {firmware['count'].get('median', 0):,.0f} "
+        f"{firmware['unit']} per inference (median). Per-layer counts: `firmware/hil_{firmware['board']}.md`.", "",
+        "| board | fits | flash | RAM |", "|---|---|---|---|",
+        *[f"| {b} | yes | {f['flash_bytes']:,} B | {f['ram_bytes']:,} B |" if f["fits"] else f"| {b} | no | {f['why']} | |"
+          for b, f in firmware["fit"].items()],
+        "",
         "![CMC](cmc.png)", "",
         "Configuration:", "", "```json", json.dumps(asdict(cfg), indent=1), "```", "",
     ]
