@@ -12,7 +12,7 @@ demo: setup
 	$(PY) -m edgereid.cli.entry demo --out $(OUT)
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest tests
 
 clean:
 	rm -rf out build .pytest_cache

@@ -123,6 +123,11 @@ def recalibrate_bn(model: nn.Module, batches: Iterable, max_batches: int = 50) -
 
     Removing filters shifts the statistics of every following BN; a cumulative average
     (momentum=None) over `batches` in train mode, no gradients, no weight change.
+    Pass training batches (`pipeline.train_loader`: P x K, training augmentations), the
+    data BN was trained on. Measured: the trained resnet18 w0.25 base re-estimated on
+    eval-transform images fell from mAP 37.9 to 19.9 (on training batches: 38.4); a
+    re-estimation on those after fine-tuning was most of the 25-35 rank-1 points pruning
+    seemed to cost.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [(m, m.momentum) for m in bns]

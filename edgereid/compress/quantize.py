@@ -240,9 +240,9 @@ def _set_observers(graph: nn.Module, enabled: bool) -> int:
 
 
 def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_classes: int,
-                 lr: float = 1e-5, calib: Iterable | None = None, log: Callable | None = None,
+                 lr: float = 3e-6, calib: Iterable | None = None, log: Callable | None = None,
                  max_steps_per_epoch: int | None = None, weight_decay: float = 0.0,
-                 warmup: float = 0.3, freeze_observers_at: float = 0.5) -> torch.fx.GraphModule:
+                 warmup: float = 0.3, freeze_observers_at: float | None = 0.0) -> torch.fx.GraphModule:
     """Quantization-aware fine-tuning: fake-quant graph trained with the Re-ID loss.
 
     Start from the trained float model (its classifier(s) included; they are trained
@@ -260,15 +260,17 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
        min/max fake-quant; `calib` images (or the first training batch) in a no-grad
        forward set every range before the first step (= PTQ-calibrated ranges).
     3. `epochs` epochs of `ChannelScaledAdam` on the Re-ID loss (CE on every head +
-       batch-hard triplet), lr `lr` (default 1e-5: 1/100 of the training lr) with a
-       linear warm-up over the first `warmup` of the steps and cosine decay to 0, no
-       weight decay (on folded weights it is no longer scale-free: it shrinks outputs);
-       the observers are frozen after `freeze_observers_at` of the steps, so the last
-       steps train against the ranges that will be deployed.
-       What went wrong before (docs/compression.md, measured): plain Adam on folded
-       weights (every element moved by ~lr, wrecking channels behind small BN gammas)
-       at a constant lr from a fresh optimizer state (first steps are sign steps of the
-       full lr on every weight) with weight decay.
+       batch-hard triplet), peak lr `lr` (default 3e-6, ~1/300 of the training lr) with
+       a linear warm-up over the first `warmup` of the steps and cosine decay to 0, no
+       weight decay (on folded weights it is no longer scale-free: it shrinks outputs).
+       The range observers are frozen after `freeze_observers_at` of the steps (default
+       0: the calibrated ranges are kept; None: never frozen): augmented training
+       batches (random erasing with N(0, 1) noise, padding) moved the moving-average
+       ranges away from real images' and cost ~2 mAP.
+       What went wrong before (docs/compression.md, measured on resnet18): plain Adam on
+       folded weights (every element moved by ~lr, wrecking channels behind small BN
+       gammas) at a constant lr 1e-4 from a fresh optimizer state (first steps are sign
+       steps of the full lr on every weight), weight decay, and drifting ranges.
     4. `convert_pt2e`: the learned ranges become the scales of the TFLite file.
     Returns the same kind of module as `quantize` (eval graph, embedding only).
     """
