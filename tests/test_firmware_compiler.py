@@ -15,7 +15,7 @@ from edgereid.errors import FirmwareError  # noqa: E402
 from edgereid.firmware import generate, lower_graph, plan, read_tflite  # noqa: E402
 from edgereid.firmware import quantize_math as qm  # noqa: E402
 from edgereid.firmware.bitexact import check_model, random_op_spec  # noqa: E402
-from edgereid.firmware.build import build_firmware  # noqa: E402
+from edgereid.firmware.build import DoesNotFitError, build_firmware  # noqa: E402
 from edgereid.firmware.codegen import BoardSpec  # noqa: E402
 from edgereid.firmware.planner import ARENA  # noqa: E402
 from edgereid.firmware.tflite_builder import build_model  # noqa: E402
@@ -333,3 +333,17 @@ def test_fully_connected_large_random_bit_exact(tmp_path):
     result = check_model(build_model(spec), "fc_keep", num_inputs=4, seed=3, workdir=tmp_path)
     assert result.elements == 4 * 32 * 96
     assert result.exact, result
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+def test_linker_overflow_is_a_fit_error_with_ld_numbers(tmp_path):
+    # 1024 x 1100 int8 weights (1.1 MB) cannot fit the nrf52840's 1 MiB flash: the linker
+    # stops before `size` runs, and its overflow must still read as a fit problem.
+    spec = {"name": "big_fc", "seed": 0, "inputs": [{"name": "x", "shape": [1, 1024], "scale": 0.05, "zero_point": 0}],
+            "ops": [{"op": "FULLY_CONNECTED", "units": 1100, "activation": "NONE", "per_channel": False}]}
+    model = tmp_path / "big_fc.tflite"
+    model.write_bytes(build_model(spec))
+    out = tmp_path / "fw"
+    with pytest.raises(DoesNotFitError, match=r"does not fit board nrf52840: linker region \S+ overflowed by [\d.]+ KiB"):
+        build_firmware(model, "nrf52840", out)
+    assert not out.exists()

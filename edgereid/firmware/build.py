@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -180,9 +181,18 @@ def _run_make(project: Path, spec: BoardSpec, extra_cflags: str, object_cache: P
         _store_objects(missing)
     if proc.returncode != 0:
         lines = (proc.stdout + proc.stderr).strip().splitlines()
+        # The linker stops before `size` can run when a memory region overflows: report it as a fit
+        # problem with ld's own numbers, not as a build failure.
+        overflows = [m for m in (_LD_OVERFLOW.search(l) for l in lines) if m]
+        if overflows:
+            raise DoesNotFitError(f"model does not fit board {spec.name}: " + "; ".join(
+                f"linker region {m.group(1)} overflowed by {_kib(int(m.group(2)))}" for m in overflows))
         errors = [l.strip() for l in lines if "error:" in l or "undefined reference" in l] or lines[-3:]
         raise FirmwareError(f"building the firmware for board {spec.name} failed (make exit {proc.returncode}): "
                             + " | ".join(errors[:3]))
+
+
+_LD_OVERFLOW = re.compile(r"region [`'](\S+)' overflowed by (\d+) bytes")
 
 
 def measure_size(executable: Path, spec: BoardSpec, arena_bytes: int) -> SizeReport:
