@@ -1,5 +1,6 @@
 """Compression stage: structured pruning to a MACs target, int8 PTQ/QAT, and the one-call pipeline."""
-from edgereid.compress.pipeline import compress, load_model, resize_to_state_dict
+from edgereid.compress.pipeline import compress, load_model
+from edgereid.models.resize import resize_to_state_dict
 from edgereid.compress.prune import (CRITERIA, make_importance, prune, prune_to_macs, prune_unstructured,
                                     recalibrate_bn, weight_sparsity, zlib_bytes)
 from edgereid.compress.quantize import calibration_batches, embedding_cosine, nncf_int8_fixes, quantize, quantize_qat

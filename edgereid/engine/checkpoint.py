@@ -50,11 +50,16 @@ def load_checkpoint(path) -> dict:
 
 
 def model_from_checkpoint(checkpoint) -> tuple[torch.nn.Module, dict]:
-    """Build the model a checkpoint (path or loaded dict) describes, load its weights, eval mode."""
+    """Build the model a checkpoint (path or loaded dict) describes, load its weights, eval mode.
+
+    Pruned checkpoints keep the original architecture's name and arguments; their layer
+    widths are read back from the weights.
+    """
     from edgereid.models import build_model
+    from edgereid.models.resize import resize_to_state_dict
 
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-    model = build_model(ckpt["model_name"], **ckpt["model_args"])
+    model = resize_to_state_dict(build_model(ckpt["model_name"], **ckpt["model_args"]), ckpt["state_dict"])
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:
