@@ -39,8 +39,6 @@ def _rank_summary(result) -> dict:
 
 def run_demo(cfg: DemoConfig, echo=print) -> Path:
     """Run every step of the demo into cfg.out; return the report path."""
-    import torch
-
     from edgereid.baselines.histogram import evaluate_histogram_baseline
     from edgereid.data import load_dataset
     from edgereid.data.synthetic import ensure_synthetic
@@ -84,7 +82,6 @@ def run_demo(cfg: DemoConfig, echo=print) -> Path:
     train_minutes = steps.seconds("train") / 60.0
 
     def eval_step():
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         v = evaluate(trained["checkpoint"], market, progress=cfg.progress)
         ir = evaluate(trained["checkpoint"], sysu, progress=cfg.progress, sysu_trials=cfg.sysu_trials)
         return {"visible->visible": _rank_summary(v.main),
