@@ -100,11 +100,6 @@ class Bench:
         return finetune(model, tl, epochs, self.data.num_train_pids, lr=self.args.ft_lr, log=log,
                         max_steps_per_epoch=self.args.max_steps)
 
-    def export_int8(self, q, path):
-        from edgereid.export import export_tflite
-
-        return export_tflite(q, path, int8=True, input_size=SIZE)
-
     def complexity(self, model):
         from edgereid.models import model_complexity
 
@@ -163,13 +158,13 @@ def run_rows(bench, name, rows, quick):
 
     def float_row(model, key, extra=None):
         params, macs = bench.complexity(model)
-        p = export_tflite(model, mdir / f"{key}.tflite", input_size=SIZE)
+        p = export_tflite(model, mdir / f"{key}.tflite", input_size=SIZE, model_name=name)
         return {"kind": "float", "params": params, "macs": macs, "tflite_bytes": p.stat().st_size,
                 "tflite_zlib_bytes": zlib_bytes(p), **bench.score_torch(model), **(extra or {})}
 
     def int8_row(model, q, key, kind, extra=None):
         params, macs = bench.complexity(model)
-        p = bench.export_int8(q, mdir / f"{key}.tflite")
+        p = export_tflite(q, mdir / f"{key}.tflite", int8=True, input_size=SIZE, model_name=name)
         with torch.no_grad():
             cos_f = embedding_cosine(q(bench.parity_images[:128]), model(bench.parity_images[:128]))
         return {"kind": kind, "params": params, "macs": macs, "tflite_bytes": p.stat().st_size,
