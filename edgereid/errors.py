@@ -40,3 +40,7 @@ class HilError(EdgereidError):
 
 class LatencyError(EdgereidError):
     """A latency table, profile or prediction that cannot be made as asked."""
+
+
+class TFLiteError(EdgereidError):
+    """A .tflite file that is missing, damaged, or not what the caller can read."""

@@ -88,10 +88,10 @@ def test_metadata_matches_the_tensors(int8_export):
 
 
 def _op_names(path):
-    from edgereid.export import tflite_file
+    from edgereid.tflite import flatbuf
 
-    graph = tflite_file.load(path.read_bytes())
-    return [tflite_file.op_name(graph, op) for op in graph.subgraphs[0].operators]
+    graph = flatbuf.load(path.read_bytes())
+    return [flatbuf.op_name(graph, op) for op in graph.subgraphs[0].operators]
 
 
 def test_int8_graph_pools_in_nhwc_with_firmware_ops_only(int8_export):

@@ -18,7 +18,7 @@ from edgereid.firmware.bitexact import check_model, random_op_spec  # noqa: E402
 from edgereid.firmware.build import DoesNotFitError, build_firmware  # noqa: E402
 from edgereid.firmware.codegen import BoardSpec  # noqa: E402
 from edgereid.firmware.planner import ARENA  # noqa: E402
-from edgereid.firmware.tflite_builder import build_model  # noqa: E402
+from edgereid.tflite.builder import build_model  # noqa: E402
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
                                reason="host gcc/make not installed")
@@ -254,7 +254,7 @@ def _round_half_away(v: np.ndarray) -> np.ndarray:
 def _fc_bias_probe_model(s_w: list[float], biases: np.ndarray, s_out: float) -> bytes:
     """FC whose weights are all 0, so every unit's accumulator is exactly its bias
     (whatever the input): the requantization is probed directly."""
-    from edgereid.firmware.tflite_builder import ModelBuilder
+    from edgereid.tflite.builder import ModelBuilder
 
     b = ModelBuilder(0)
     units = biases.size

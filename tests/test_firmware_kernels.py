@@ -187,7 +187,7 @@ N_RANDOM_CASES = 70  # 5 per op kind
 
 @pytest.mark.parametrize("seed", range(N_RANDOM_CASES))
 def test_kernel_equals_litert_reference(runner, seed):
-    from edgereid.firmware.tflite_builder import build_model
+    from edgereid.tflite.builder import build_model
     spec = random_single_op_spec(seed)
     model = build_model(spec)
     rng = np.random.default_rng(1000 + seed)
@@ -201,7 +201,7 @@ def test_kernel_equals_litert_reference(runner, seed):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_quantize_dequantize_equal_litert(runner, seed):
-    from edgereid.firmware.tflite_builder import build_model
+    from edgereid.tflite.builder import build_model
     rng = np.random.default_rng(seed)
     scale, zp = float(np.float32(rng.uniform(0.01, 0.3))), int(rng.integers(-30, 30))
     shape = [1, 3, 5, 7]
@@ -245,7 +245,7 @@ def test_corpus_is_deterministic_and_runs_in_litert(tmp_path):
 
 def test_corpus_single_op_models_equal_litert(runner):
     """Every single-op, int8-in/int8-out corpus model, byte for byte."""
-    from edgereid.firmware.tflite_builder import build_model
+    from edgereid.tflite.builder import build_model
     checked = 0
     for i, (name, spec) in enumerate(_corpus_specs().items()):
         if len(spec["ops"]) != 1 or spec.get("float_output") or any(

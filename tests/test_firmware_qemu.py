@@ -103,7 +103,7 @@ TWO_INPUT_SPEC = {
     pytest.param("host", marks=needs_host_gcc), pytest.param("mps2-an386", marks=needs_cortex_m)])
 def test_two_input_model_packed_buffer_bit_exact(board, tmp_path):
     from edgereid.firmware import build_firmware
-    from edgereid.firmware.tflite_builder import build_model
+    from edgereid.tflite.builder import build_model
 
     model = tmp_path / "two_inputs_padded.tflite"
     model.write_bytes(build_model(TWO_INPUT_SPEC))

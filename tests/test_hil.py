@@ -281,7 +281,7 @@ E2E_SPEC = {
 
 @pytest.fixture(scope="module")
 def e2e_model(tmp_path_factory):
-    from edgereid.firmware.tflite_builder import build_model
+    from edgereid.tflite.builder import build_model
 
     path = tmp_path_factory.mktemp("hil_e2e") / "hil_e2e.tflite"
     path.write_bytes(build_model(E2E_SPEC))

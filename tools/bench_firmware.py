@@ -57,7 +57,7 @@ BENCH_SPECS = {
 
 
 def bench_models(out_dir: Path, extra: list[Path]) -> list[Path]:
-    from edgereid.firmware.tflite_builder import build_model
+    from edgereid.tflite.builder import build_model
     from gen_tflite_corpus import write_corpus
 
     corpus = write_corpus(out_dir / "corpus")
@@ -69,7 +69,7 @@ def bench_models(out_dir: Path, extra: list[Path]) -> list[Path]:
 
 def measure(model_path: Path, board: str, n: int, seed: int) -> dict:
     """HIL-run the DSP and the portable build of one model on `board` with the same inputs."""
-    from edgereid.firmware.tflite_reader import read_tflite
+    from edgereid.firmware.frontend import read_tflite
     from edgereid.hil.runner import Reference, build_image, run_image
 
     row = {"model": model_path.stem, "path": str(model_path)}

@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO))
 
 from edgereid.atomic import write_text  # noqa: E402
 from edgereid.firmware.bitexact import SINGLE_OP_KINDS, check_model, random_op_spec  # noqa: E402
-from edgereid.firmware.tflite_builder import build_model  # noqa: E402
+from edgereid.tflite.builder import build_model  # noqa: E402
 
 
 def main(argv=None) -> int:

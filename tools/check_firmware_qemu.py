@@ -69,7 +69,7 @@ def check_row(model_path: Path, board: str, n: int, seed: int) -> dict:
     """Build and run one (model, board); a model the firmware cannot take is 'unsupported'."""
     from edgereid.errors import FirmwareError
     from edgereid.firmware.build import DoesNotFitError
-    from edgereid.firmware.tflite_reader import read_tflite
+    from edgereid.firmware.frontend import read_tflite
     from edgereid.hil.runner import Reference, build_image, run_image
 
     start = time.time()

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgereid.atomic import write_bytes, write_text  # noqa: E402
-from edgereid.firmware.tflite_builder import build_model  # noqa: E402
+from edgereid.tflite.builder import build_model  # noqa: E402
 
 
 def _x(shape, zp=-5, scale=0.04, name="x", dtype="int8"):

@@ -14,7 +14,7 @@ from torch import nn
 import edgereid
 from edgereid import atomic
 from edgereid.errors import ExportError
-from edgereid.export import tflite_file
+from edgereid.tflite import flatbuf
 from edgereid.export.prepare import ChannelsLast, pool_in_channels_last, prepare_for_export
 
 DEFAULT_PREPROCESS = {"size": [128, 64], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
@@ -107,19 +107,19 @@ def export_tflite(model: nn.Module, path, input_size=(128, 64), int8: bool = Fal
     except Exception as exc:  # the converter raises bare ValueError/RuntimeError
         raise ExportError(f"litert-torch could not convert {model_name} to TFLite: "
                           f"{str(exc).strip().splitlines()[-1][:400]}") from exc
-    graph = tflite_file.load(data)
+    graph = flatbuf.load(data)
     if any(b.offset > 1 for b in graph.buffers or []):
         raise ExportError(f"{model_name}: TFLite with external buffers (model > 2 GB) is not supported")
     if int8:
-        tflite_file.quantize_edges(graph)
-        floats = tflite_file.float_ops(graph)
+        flatbuf.quantize_edges(graph)
+        floats = flatbuf.float_ops(graph)
         if floats:
             raise ExportError(f"int8 export of {model_name} left {len(floats)} float op(s): " + "; ".join(floats))
-    io_desc = tflite_file.io_details(graph)
+    io_desc = flatbuf.io_details(graph)
     meta = _metadata(model_name, preprocess, "tflite", int8, io_desc, extra_metadata)
     meta["input_size"] = [h, w]
-    tflite_file.set_metadata(graph, tflite_file.METADATA_NAME, json.dumps(meta, sort_keys=True).encode())
-    return atomic.write_bytes(path, tflite_file.dump(graph))
+    flatbuf.set_metadata(graph, flatbuf.METADATA_NAME, json.dumps(meta, sort_keys=True).encode())
+    return atomic.write_bytes(path, flatbuf.dump(graph))
 
 
 def export_onnx(model: nn.Module, path, input_size=(128, 64), preprocess: dict | None = None,
@@ -159,7 +159,7 @@ def read_export_metadata(path) -> dict:
     except OSError as exc:
         raise ExportError(f"cannot read {path}: {exc.strerror}") from None
     if data[4:8] == b"TFL3":
-        meta = tflite_file.read_metadata_json(data)
+        meta = flatbuf.read_metadata_json(data)
     else:
         import onnx
 
@@ -175,7 +175,7 @@ def read_export_metadata(path) -> dict:
 
 def check_int8_tflite(path) -> None:
     """Raise ExportError naming every op of a .tflite that still runs in float."""
-    floats = tflite_file.float_ops(tflite_file.load(Path(path).read_bytes()))
+    floats = flatbuf.float_ops(flatbuf.load(Path(path).read_bytes()))
     if floats:
         raise ExportError(f"{path}: {len(floats)} float op(s): " + "; ".join(floats))
 

@@ -91,7 +91,7 @@ def _choice(rng, values):
 
 
 def random_op_spec(kind: str, seed: int) -> dict:
-    """A one-op model spec for edgereid.firmware.tflite_builder with shapes/options drawn from `seed`."""
+    """A one-op model spec for edgereid.tflite.builder with shapes/options drawn from `seed`."""
     rng = np.random.default_rng(seed)
     h, w, c = (int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(1, 9)))
     x = {"name": "x", "shape": [1, h, w, c], "scale": float(rng.uniform(0.01, 0.2)),

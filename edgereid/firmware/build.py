@@ -14,10 +14,10 @@ from pathlib import Path
 from edgereid.errors import BoardError, FirmwareError
 from edgereid.firmware import codegen
 from edgereid.firmware.codegen import BoardSpec
-from edgereid.firmware.ir import Graph
+from edgereid.tflite.ir import Graph
 from edgereid.firmware.lowering import Layer, lower_graph
 from edgereid.firmware.planner import Schedule, plan
-from edgereid.firmware.tflite_reader import read_tflite
+from edgereid.firmware.frontend import read_tflite
 
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 

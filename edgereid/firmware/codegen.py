@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgereid.errors import FirmwareError
-from edgereid.firmware.ir import Graph
+from edgereid.tflite.ir import Graph
 from edgereid.firmware.lowering import CArray, Layer
 from edgereid.firmware.planner import ARENA, EXTERNAL_INPUT, EXTERNAL_OUTPUT, Schedule, packed_input_offsets
 

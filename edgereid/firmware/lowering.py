@@ -17,7 +17,7 @@ import numpy as np
 
 from edgereid.errors import FirmwareError
 from edgereid.firmware import quantize_math as qm
-from edgereid.firmware.ir import Graph, Op, Tensor
+from edgereid.tflite.ir import Graph, Op, Tensor
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgereid.firmware.ir import Graph
+from edgereid.tflite.ir import Graph
 from edgereid.firmware.lowering import Layer
 
 ALIGN = 16

@@ -71,6 +71,6 @@ def overhead_chain_spec(n: int) -> dict:
 
 
 def write_model(spec: dict, path) -> Path:
-    from edgereid.firmware.tflite_builder import build_model
+    from edgereid.tflite.builder import build_model
 
     return write_bytes(path, build_model(spec))

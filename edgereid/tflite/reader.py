@@ -1,6 +1,6 @@
-"""Read an int8 .tflite file into the compiler's Graph (edgereid.firmware.ir).
+"""Read an int8 .tflite file into the compiler's Graph (edgereid.tflite.ir).
 
-Every reason to refuse a file is a FirmwareError naming the file and, where it is about
+Every reason to refuse a file is a TFLiteError naming the file and, where it is about
 one op, the op's index and name.
 """
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from edgereid.errors import FirmwareError
-from edgereid.firmware.ir import DTYPE_BYTES, Graph, Op, Tensor
+from edgereid.errors import TFLiteError
+from edgereid.tflite.ir import DTYPE_BYTES, Graph, Op, Tensor
 
 _FILE_IDENTIFIER = b"TFL3"
 
@@ -62,18 +62,18 @@ def _op_kind(opcode, builtin_names: dict[int, str]) -> str:
 def _parse_model(raw: bytes, path: Path):
     if len(raw) < 8 or raw[4:8] != _FILE_IDENTIFIER:
         found = raw[4:8] if len(raw) >= 8 else b""
-        raise FirmwareError(
+        raise TFLiteError(
             f"{path}: not a TFLite model (file identifier {found!r}, expected {_FILE_IDENTIFIER!r})"
         )
     s = _schema()
     try:
         model = s.ModelT.InitFromObj(s.Model.GetRootAs(raw, 0))
     except Exception as exc:  # flatbuffers raises struct/index errors on damaged input
-        raise FirmwareError(f"{path}: damaged or truncated TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
+        raise TFLiteError(f"{path}: damaged or truncated TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
     if not model.subgraphs:
-        raise FirmwareError(f"{path}: model has no subgraph")
+        raise TFLiteError(f"{path}: model has no subgraph")
     if len(model.subgraphs) != 1:
-        raise FirmwareError(f"{path}: model has {len(model.subgraphs)} subgraphs; only 1 is supported")
+        raise TFLiteError(f"{path}: model has {len(model.subgraphs)} subgraphs; only 1 is supported")
     return model
 
 
@@ -86,7 +86,7 @@ def _buffer_bytes(model, raw: bytes, buffer_index: int, path: Path) -> bytes | N
     if buf.offset > 1:  # large models keep payloads after the flatbuffer
         end = buf.offset + buf.size
         if end > len(raw):
-            raise FirmwareError(f"{path}: buffer {buffer_index} ends at byte {end} but the file has {len(raw)} (truncated)")
+            raise TFLiteError(f"{path}: buffer {buffer_index} ends at byte {end} but the file has {len(raw)} (truncated)")
         return raw[buf.offset:end]
     return None
 
@@ -107,7 +107,7 @@ def _read_tensors(model, subgraph, raw: bytes, path: Path) -> list[Tensor]:
         tensor = Tensor(index=index, name=name, shape=shape, dtype=dtype, scales=scales, zero_points=zps,
                         quantized_dimension=qdim, data=data, is_const=data is not None)
         if data is not None and dtype in DTYPE_BYTES and len(data) != tensor.nbytes:
-            raise FirmwareError(
+            raise TFLiteError(
                 f"{path}: tensor {index} ({name}) holds {len(data)} bytes, shape {list(shape)} {dtype} needs "
                 f"{tensor.nbytes} (truncated or damaged file)"
             )
@@ -115,34 +115,12 @@ def _read_tensors(model, subgraph, raw: bytes, path: Path) -> list[Tensor]:
     return tensors
 
 
-def _check_dtypes(graph: Graph, op: Op, path: Path) -> None:
-    """int8 activations; int8/int32 constants; float32 only entering QUANTIZE or leaving DEQUANTIZE."""
-    expected = ("expected int8 activations, int8/int32 constants, float32 only as QUANTIZE input "
-                "or DEQUANTIZE output")
-    for role, indices in (("input", op.inputs), ("output", op.outputs)):
-        for slot, ti in enumerate(indices):
-            if ti < 0:
-                continue
-            t = graph.tensors[ti]
-            if t.is_const:
-                ok = t.dtype in ("int8", "int32")
-            else:
-                ok = t.dtype == "int8" or (t.dtype == "float32" and (
-                    (op.kind == "QUANTIZE" and role == "input") or (op.kind == "DEQUANTIZE" and role == "output")))
-            if not ok:
-                raise FirmwareError(
-                    f"{path}: op {op.index} ({op.kind}) {role} {slot} is tensor {ti} '{t.name}' of dtype "
-                    f"{t.dtype}; {expected}"
-                )
-
-
-def read_tflite(path) -> Graph:
-    """Parse `path` into a Graph; refuse what the firmware cannot run (see module doc)."""
-    from edgereid.firmware import lowering  # the registry says which ops are supported
+def read_graph(path) -> Graph:
+    """Parse `path` into a Graph (one subgraph); a damaged file is a TFLiteError."""
 
     path = Path(path)
     if not path.is_file():
-        raise FirmwareError(f"{path}: no such file (expected a .tflite model)")
+        raise TFLiteError(f"{path}: no such file (expected a .tflite model)")
     raw = path.read_bytes()
     model = _parse_model(raw, path)
     s = _schema()
@@ -153,17 +131,17 @@ def read_tflite(path) -> Graph:
         ops = []
         for index, o in enumerate(subgraph.operators or []):
             if o.opcodeIndex >= len(model.operatorCodes or []):
-                raise FirmwareError(f"{path}: op {index} uses opcode {o.opcodeIndex}, the model defines "
+                raise TFLiteError(f"{path}: op {index} uses opcode {o.opcodeIndex}, the model defines "
                                     f"{len(model.operatorCodes or [])}")
             kind = _op_kind(model.operatorCodes[o.opcodeIndex], builtin_names)
             ops.append(Op(index=index, kind=kind,
                           inputs=tuple(int(i) for i in (o.inputs if o.inputs is not None else ())),
                           outputs=tuple(int(i) for i in (o.outputs if o.outputs is not None else ())),
                           options=_options_dict(o.builtinOptions, s)))
-    except FirmwareError:
+    except TFLiteError:
         raise
     except Exception as exc:
-        raise FirmwareError(f"{path}: damaged TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
+        raise TFLiteError(f"{path}: damaged TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
     graph = Graph(tensors=tensors, ops=ops,
                   inputs=tuple(int(i) for i in (subgraph.inputs if subgraph.inputs is not None else ())),
                   outputs=tuple(int(i) for i in (subgraph.outputs if subgraph.outputs is not None else ())),
@@ -171,17 +149,5 @@ def read_tflite(path) -> Graph:
     for op in ops:
         for ti in op.inputs + op.outputs:
             if ti >= len(tensors):
-                raise FirmwareError(f"{path}: op {op.index} ({op.kind}) refers to tensor {ti}, the model has {len(tensors)}")
-    supported = lowering.supported_ops()
-    for op in ops:
-        if op.kind not in supported:
-            raise FirmwareError(
-                f"{path}: op {op.index} ({op.kind}) is not supported; supported: {', '.join(sorted(supported))}"
-            )
-        entry = lowering.registry_entry(op.kind)
-        (entry.check_dtypes or _check_dtypes)(graph, op, path)
-    # Several inputs are packed into the one input buffer (planner.packed_input_offsets).
-    if not graph.inputs or len(graph.outputs) != 1:
-        raise FirmwareError(f"{path}: model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                            "expected at least 1 input and exactly 1 output")
+                raise TFLiteError(f"{path}: op {op.index} ({op.kind}) refers to tensor {ti}, the model has {len(tensors)}")
     return graph
