@@ -4,7 +4,8 @@ Used by tests/test_firmware_kernels.py to compare the C kernels against LiteRT's
 BUILTIN_REF byte for byte. The parameter derivations here are written from TFLite's
 sources (quantization_util.cc, kernel_util.cc, add.cc, mul.cc, reduce.cc,
 activations.cc, padding.h) independently of edgereid.firmware, so the test checks
-the kernels, not a shared helper.
+the kernels, not a shared helper; only the struct layouts come from the firmware
+compiler's description of the header (edgereid.firmware.kernel_abi), checked there.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+
+from edgereid.firmware import kernel_abi as abi
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -33,89 +36,30 @@ def build_shared(out_dir: Path, extra_flags=()) -> Path:
     return lib
 
 
-# ---- ctypes mirrors of firmware/include/ereid_nn_types.h -------------------
+# ---- ctypes layouts of firmware/include/ereid_nn_types.h -------------------
+# Built from the one description of the header (edgereid/firmware/kernel_abi.py), which
+# test_firmware_kernels.py checks against the compiled header; positional construction
+# follows the header's field order.
 
-class Dims(C.Structure):
-    _fields_ = [("n", C.c_int32), ("h", C.c_int32), ("w", C.c_int32), ("c", C.c_int32)]
-
-
-class Tile(C.Structure):
-    _fields_ = [("h", C.c_int32), ("w", C.c_int32)]
-
-
-class Activation(C.Structure):
-    _fields_ = [("min", C.c_int32), ("max", C.c_int32)]
-
-
-class Context(C.Structure):
-    _fields_ = [("buf", C.c_void_p), ("size", C.c_int32)]
-
-
-class PerTensorQuant(C.Structure):
-    _fields_ = [("multiplier", C.c_int32), ("shift", C.c_int32)]
-
-
-class PerChannelQuant(C.Structure):
-    _fields_ = [("multiplier", C.POINTER(C.c_int32)), ("shift", C.POINTER(C.c_int32))]
-
-
-class ConvParams(C.Structure):
-    _fields_ = [("input_offset", C.c_int32), ("output_offset", C.c_int32), ("stride", Tile),
-                ("padding", Tile), ("dilation", Tile), ("activation", Activation)]
-
-
-class DwConvParams(C.Structure):
-    _fields_ = [("input_offset", C.c_int32), ("output_offset", C.c_int32), ("ch_mult", C.c_int32),
-                ("stride", Tile), ("padding", Tile), ("dilation", Tile), ("activation", Activation)]
-
-
-class FcRescaleParams(C.Structure):
-    _fields_ = [("scale", C.POINTER(C.c_double)), ("count", C.c_int32)]
-
-
-class FcParams(C.Structure):
-    _fields_ = [("input_offset", C.c_int32), ("filter_offset", C.c_int32), ("output_offset", C.c_int32),
-                ("activation", Activation)]
-
-
-class PoolParams(C.Structure):
-    _fields_ = [("stride", Tile), ("padding", Tile), ("activation", Activation)]
-
-
-class AddParams(C.Structure):
-    _fields_ = [("input1_offset", C.c_int32), ("input2_offset", C.c_int32), ("output_offset", C.c_int32),
-                ("left_shift", C.c_int32), ("input1_quant", PerTensorQuant), ("input2_quant", PerTensorQuant),
-                ("output_quant", PerTensorQuant), ("activation", Activation)]
-
-
-class MulParams(C.Structure):
-    _fields_ = [("input1_offset", C.c_int32), ("input2_offset", C.c_int32), ("output_offset", C.c_int32),
-                ("output_quant", PerTensorQuant), ("activation", Activation)]
-
-
-class MeanParams(C.Structure):
-    _fields_ = [("mode", C.c_int32), ("axis_mask", C.c_int32), ("input_zero_point", C.c_int32),
-                ("output_zero_point", C.c_int32), ("quant", PerTensorQuant), ("scale", C.c_float)]
-
-
-class SoftmaxParams(C.Structure):
-    _fields_ = [("input_multiplier", C.c_int32), ("input_left_shift", C.c_int32), ("diff_min", C.c_int32)]
-
-
-class L2NormParams(C.Structure):
-    _fields_ = [("input_zero_point", C.c_int32)]
-
-
-class PadParams(C.Structure):
-    _fields_ = [("before", Dims), ("after", Dims), ("pad_value", C.c_int32)]
-
-
-class ResizeParams(C.Structure):
-    _fields_ = [("align_corners", C.c_int32), ("half_pixel_centers", C.c_int32)]
-
-
-class AffineQuantParams(C.Structure):
-    _fields_ = [("scale", C.c_float), ("zero_point", C.c_int32)]
+Dims = abi.ctypes_struct(abi.Dims)
+Tile = abi.ctypes_struct(abi.Tile)
+Activation = abi.ctypes_struct(abi.Activation)
+Context = abi.ctypes_struct(abi.Context)
+PerTensorQuant = abi.ctypes_struct(abi.PerTensorQuant)
+PerChannelQuant = abi.ctypes_struct(abi.PerChannelQuant)
+ConvParams = abi.ctypes_struct(abi.ConvParams)
+DwConvParams = abi.ctypes_struct(abi.DwConvParams)
+FcRescaleParams = abi.ctypes_struct(abi.FcRescaleParams)
+FcParams = abi.ctypes_struct(abi.FcParams)
+PoolParams = abi.ctypes_struct(abi.PoolParams)
+AddParams = abi.ctypes_struct(abi.AddParams)
+MulParams = abi.ctypes_struct(abi.MulParams)
+MeanParams = abi.ctypes_struct(abi.MeanParams)
+SoftmaxParams = abi.ctypes_struct(abi.SoftmaxParams)
+L2NormParams = abi.ctypes_struct(abi.L2NormParams)
+PadParams = abi.ctypes_struct(abi.PadParams)
+ResizeParams = abi.ctypes_struct(abi.ResizeParams)
+AffineQuantParams = abi.ctypes_struct(abi.AffineQuantParams)
 
 
 # ---- TFLite's Prepare-time arithmetic ----------------------------------------

@@ -7,10 +7,10 @@ import torch
 from PIL import Image
 
 from edgereid.data import ImageRecord, ReidDataset
-from edgereid.engine import (TrainConfig, evaluate, extract_features, load_checkpoint, model_from_checkpoint,
-                             save_checkpoint, train)
+from edgereid.engine import (LRSchedule, TrainConfig, evaluate, extract_features, fit, load_checkpoint,
+                             model_from_checkpoint, save_checkpoint, train)
 from edgereid.engine.checkpoint import capture_rng_state, restore_rng_state
-from edgereid.errors import CheckpointError
+from edgereid.errors import CheckpointError, EdgereidError
 
 torch.set_num_threads(1)
 
@@ -143,12 +143,20 @@ def test_extract_and_evaluate_market_protocol(tmp_path):
 
 
 def test_warmup_then_cosine_and_step_schedules():
-    from edgereid.engine.trainer import WarmupSchedule
-    cos = WarmupSchedule("cosine", warmup_steps=10, total_steps=110, steps_per_epoch=10)
+    cos = LRSchedule("cosine", warmup_steps=10, total_steps=110, steps_per_epoch=10)
     assert cos(0) == pytest.approx(0.1) and cos(5) == pytest.approx(0.55)
     assert cos(10) == pytest.approx(1.0) and cos(60) == pytest.approx(0.5) and cos(110) == pytest.approx(0.0)
-    step = WarmupSchedule("step", warmup_steps=10, total_steps=100, steps_per_epoch=10, milestones=[4, 7])
+    # The default warm-up gives the multipliers of runs trained before it became an option.
+    assert [cos(s) for s in range(10)] == [0.1 + 0.9 * s / 10 for s in range(10)]
+    step = LRSchedule("step", warmup_steps=10, total_steps=100, steps_per_epoch=10, milestones=[4, 7])
     assert [step(s) for s in (10, 39, 40, 69, 70)] == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01])
+    # Fine-tuning warm-up from ~0: (step + 1) / (warmup + 1), then cosine to 0.
+    ft = LRSchedule("cosine", warmup_steps=3, total_steps=13, warmup_from=None)
+    assert [ft(s) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0]) and ft(8) == pytest.approx(0.5)
+    const = LRSchedule("constant", warmup_steps=2, total_steps=10, warmup_from=0.5)
+    assert [const(s) for s in (0, 1, 2, 9, 50)] == pytest.approx([0.5, 0.75, 1.0, 1.0, 1.0])
+    with pytest.raises(EdgereidError, match="unknown LR schedule 'linear'"):
+        LRSchedule("linear", 0, 10)
 
 
 def test_worker_processes_do_not_change_the_result(tmp_path):
@@ -158,3 +166,96 @@ def test_worker_processes_do_not_change_the_result(tmp_path):
     b = load_checkpoint(train(tiny_config(tmp_path / "b", stop_after_steps=2, num_workers=1), dataset=data))
     assert b["global_step"] == 2
     assert all(torch.equal(a[k], b["state_dict"][k]) for k in a)
+
+
+class _EpochSampler:
+    def __init__(self):
+        self.epochs = []
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)
+
+
+class _Loader(list):
+    """A list of batches with a sampler, as a DataLoader has."""
+
+    def __init__(self, batches):
+        super().__init__(batches)
+        self.sampler = _EpochSampler()
+
+
+def test_fit_runs_hooks_schedule_and_loader_rules():
+    # One loop for training, fine-tuning and QAT: the hooks each stage uses.
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1).eval()
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(4, 3, generator=g), torch.randn(4, 1, generator=g)) for _ in range(4)]
+    batches.insert(1, (torch.randn(1, 3), torch.randn(1, 1)))  # too small: left out
+    loader = _Loader(batches)
+    from edgereid.engine import LoaderBatches
+
+    seen, steps, logs = [], [], []
+    result = fit(model, LoaderBatches(loader, max_steps_per_epoch=3, min_batch_size=2),
+                 lambda out, y: (torch.nn.functional.mse_loss(out, y), {"extra": 1.0}),
+                 lambda m: torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
+                 schedule=LRSchedule("cosine", warmup_steps=2, total_steps=6, warmup_from=None),
+                 forward=lambda m, batch: (seen.append(batch[0].shape[0]), m(batch[0]))[1],
+                 before_step=steps.append, train_mode=False, log=logs.append, name="tune")
+    assert result.finished and (result.epoch, result.step, result.global_step) == (2, 0, 6)
+    assert seen == [4] * 6  # the 1-image batch never reached the model; 3 steps per epoch
+    assert steps == list(range(6))
+    assert loader.sampler.epochs == [0, 1]
+    assert not model.training  # train_mode=False leaves the mode alone (fake-quant graphs forbid it)
+    assert [line.split(":")[0] for line in logs] == ["tune epoch 1/2", "tune epoch 2/2"]
+    assert all(line.endswith("(3 steps)") for line in logs) and len(result.epoch_losses) == 2
+    sched = result.scheduler
+    assert sched.last_epoch == 6 and sched.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fit_follows_the_schedule_step_by_step():
+    model = torch.nn.Linear(2, 1)
+    batches = [(torch.ones(2, 2), torch.zeros(2, 1))] * 5
+    lrs = []
+    holder = {}
+
+    def make(m):
+        holder["opt"] = torch.optim.SGD(m.parameters(), lr=2.0)
+        return holder["opt"]
+
+    fit(model, batches, lambda out, y: out.pow(2).mean(), make, epochs=1,
+        schedule=LRSchedule("step", warmup_steps=2, total_steps=5, steps_per_epoch=1, milestones=[4]),
+        before_step=lambda step: lrs.append(holder["opt"].param_groups[0]["lr"]))
+    assert lrs == pytest.approx([0.2, 1.1, 2.0, 2.0, 0.2])
+
+
+def test_fit_stops_on_a_non_finite_loss():
+    model = torch.nn.Linear(2, 1)
+    batches = [(torch.ones(2, 2), torch.zeros(2, 1))] * 3
+    calls = []
+
+    def loss(out, y):
+        calls.append(1)
+        return out.mean() * (float("nan") if len(calls) == 2 else 1.0)
+
+    with pytest.raises(EdgereidError, match="qat: the loss became nan at epoch 1 step 2"):
+        fit(model, batches, loss, lambda m: torch.optim.Adam(m.parameters()), epochs=1, name="qat")
+
+
+def test_searched_model_checkpoint_roundtrip(tmp_path):
+    # A search-space point is stored as plain data (architecture dict), loaded weights_only.
+    import random
+
+    from edgereid.models import build_model, modality
+    from edgereid.search_space import load_space, sample
+
+    arch = sample(load_space("tiny"), random.Random(5))
+    args = {"num_classes": 4, "architecture": arch.to_dict()}
+    torch.manual_seed(0)
+    model = build_model("arch", **args).eval()
+    path = save_checkpoint(tmp_path / "arch.pt", model_name="arch", model_args=args, state_dict=model.state_dict(),
+                           preprocess={"size": [32, 16]})
+    rebuilt, ckpt = model_from_checkpoint(path)
+    assert ckpt["model_args"]["architecture"] == arch.to_dict()
+    x = torch.randn(2, 3, 32, 16)
+    with torch.no_grad(), modality(model, "infrared"), modality(rebuilt, "infrared"):
+        assert torch.equal(rebuilt(x), model(x))

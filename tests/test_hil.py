@@ -3,6 +3,7 @@ and end-to-end runs against LiteRT BUILTIN_REF."""
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -261,7 +262,7 @@ def test_runner_compares_bytes_and_reports(stub_images, tmp_path):
 # ---- CLI -----------------------------------------------------------------------
 
 def test_cli_missing_model_is_a_one_line_error(tmp_path):
-    proc = subprocess.run([str(REPO / ".venv/bin/python"), "-m", "edgereid.cli.entry", "hil", "--model",
+    proc = subprocess.run([sys.executable, "-m", "edgereid.cli.entry", "hil", "--model",
                            str(tmp_path / "none.tflite"), "--board", "mps2-an386"],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and "error: model" in proc.stderr
@@ -305,7 +306,7 @@ def test_end_to_end_run_hil(name, e2e_model, tmp_path):
 @needs_qemu
 def test_end_to_end_cli_exit_code(e2e_model, tmp_path):
     report = tmp_path / "layers.md"
-    proc = subprocess.run([str(REPO / ".venv/bin/python"), "-m", "edgereid.cli.entry", "hil", "--model",
+    proc = subprocess.run([sys.executable, "-m", "edgereid.cli.entry", "hil", "--model",
                            str(e2e_model), "--board", "mps2-an386", "--n", "2", "--report", str(report)],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr

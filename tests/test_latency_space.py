@@ -7,6 +7,7 @@ from edgereid.errors import ModelError
 from edgereid.latency.fusion import RULES, architecture_kernels, fuse
 from edgereid.latency.space_kernels import space_kernels
 from edgereid.latency.tflite_ops import read_kernels
+from edgereid.ops import Precision
 from edgereid.search_space import (Architecture, Block, Head, Stem, count_macs, expand_layers, load_architecture,
                                    load_space, sample, save_architecture, to_tflite)
 
@@ -37,7 +38,6 @@ def test_architecture_json_round_trip(tmp_path):
 
 @pytest.mark.parametrize("change, field", [
     (dict(blocks=(Block(width=16, kernel=4, bn=("shared",) * 3),)), "blocks[0].kernel"),
-    (dict(blocks=(Block(width=16, precision="int4", bn=("shared",) * 3),)), "blocks[0].precision"),
     (dict(blocks=(Block(width=16, bn=("shared",)),)), "blocks[0].bn"),
     (dict(blocks=()), "at least one block"),
     (dict(stem=Stem(width=0)), "stem.width"),
@@ -47,6 +47,25 @@ def test_invalid_architecture_names_the_field(change, field):
                 head=Head(embedding=32))
     with pytest.raises(ModelError, match=field.replace("[", r"\[").replace("]", r"\]")):
         Architecture(**{**good, **change})
+
+
+def test_precision_is_parsed_where_it_comes_in():
+    assert Block(width=16, precision="int4", bn=("shared",) * 3).precision is Precision.INT4
+    with pytest.raises(ModelError, match=r"Block\.precision is 'int3'; expected one of int8, int4, binary"):
+        Block(width=16, precision="int3", bn=("shared",) * 3)
+    arch = sample(load_space("tiny"), random.Random(0))
+    d = arch.to_dict()
+    assert [b["precision"] for b in d["blocks"]] == ["int8"] * len(arch.blocks)      # JSON keeps the strings
+    assert Architecture.from_dict(d) == arch
+    d["blocks"][1]["precision"] = "fp16"
+    with pytest.raises(ModelError, match=r"blocks\[1\]\.precision is 'fp16'; expected one of int8, int4, binary"):
+        Architecture.from_dict(d, "a.json")
+    space = load_space("tiny")
+    assert space.with_precisions(("int8",)) == space
+    with pytest.raises(ModelError, match=r"with_precisions is 'int2'"):
+        space.with_precisions(("int2",))
+    with pytest.raises(ModelError, match="none of"):
+        space.with_precisions((Precision.BINARY,))
 
 
 def test_corrupt_architecture_file(tmp_path):
@@ -97,11 +116,18 @@ def test_tflite_runs_in_litert(tmp_path):
     assert interp.get_tensor(out["index"]).shape[-1] == arch.head.embedding
 
 
-def test_binary_blocks_are_refused_by_the_int8_builder(tmp_path):
+@pytest.mark.parametrize("precision, why", [("binary", "1-bit"), ("int4", "4-bit")])
+def test_binary_and_int4_blocks_are_refused_by_the_int8_builder(tmp_path, precision, why):
     arch = Architecture(input_shape=(16, 8, 3), stem=Stem(width=8),
-                        blocks=(Block(width=8, precision="binary", bn=("shared",) * 3),), head=Head(embedding=16))
-    with pytest.raises(ModelError, match="1-bit"):
+                        blocks=(Block(width=8, precision=precision, bn=("shared",) * 3),), head=Head(embedding=16))
+    with pytest.raises(ModelError, match=why):
         to_tflite(arch, tmp_path / "b.tflite")
+    assert not (tmp_path / "b.tflite").exists()
+    # their kernels still have keys, sizes and MACs: binary/int4 weights on the full convs only
+    kernels = [f.kernel for f in architecture_kernels(arch, LITERT)]
+    assert {k.precision for k in kernels if k.op == "CONV_2D"} == {Precision.INT8, Precision(precision)}
+    assert all(k.precision is Precision.INT8 for k in kernels if k.op != "CONV_2D")
+    assert all(k.key().split("/")[-2] == k.precision.value for k in kernels)
 
 
 def test_space_kernels_cover_every_sampled_architecture():

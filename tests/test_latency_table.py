@@ -1,6 +1,7 @@
 """Latency tables: round trip, validation, runtime check, prediction = sum of entries, fitting."""
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +10,9 @@ from edgereid.errors import BoardError, LatencyError
 from edgereid.latency import (Entry, Kernel, LatencyTable, LatencyTableWarning, OpCostModel, architecture_kernels,
                               parse_key, predict, predict_kernels)
 from edgereid.latency.fusion import RULES, FusedLayer
+from edgereid.latency.kernels import kernel_from_dict
 from edgereid.latency.table import measured_provenance
+from edgereid.ops import Precision
 from edgereid.search_space import load_space, sample, save_architecture
 
 RUNTIME = {"name": "ai-edge-litert", "version": "9.9.9"}
@@ -34,6 +37,27 @@ def test_key_round_trip():
     assert parse_key(k.key()) == k
     with pytest.raises(LatencyError, match="not of the form"):
         parse_key("CONV_2D/16x8")
+    assert k.precision is Precision.INT8 and k.to_dict()["precision"] == "int8"
+    with pytest.raises(LatencyError, match=r"'CONV_2D/.*/fp16/NONE': precision is 'fp16'; expected one of int8, "
+                                           r"int4, binary"):
+        parse_key("CONV_2D/8x8x8/o8/k1x1/s1x1/g1/SAME/fp16/NONE")
+    with pytest.raises(LatencyError, match=r"entry X: precision is 'int2'"):
+        kernel_from_dict(dict(k.to_dict(), precision="int2"), "entry X")
+    for p in Precision:
+        assert parse_key(Kernel("CONV_2D", 8, 8, 64, 16, precision=p).key()).precision is p
+
+
+def test_committed_tables_keep_their_keys_and_configs():
+    """Every key of boards/luts/*.json parses and prints back byte for byte, with the same config."""
+    tables = sorted((Path(__file__).resolve().parent.parent / "boards" / "luts").glob("*.json"))
+    assert tables
+    for path in tables:
+        d = json.loads(path.read_text())
+        for key, entry in d["entries"].items():
+            kernel = parse_key(key)
+            assert kernel.key() == key
+            assert kernel.to_dict() == entry["config"], (path.name, key)
+        assert len(LatencyTable.load(path)) == len(d["entries"])
 
 
 def test_table_round_trip(tmp_path):
@@ -60,6 +84,7 @@ def test_table_round_trip(tmp_path):
     (lambda d: next(iter(d["entries"].values())).update(n=0), "sample count"),
     (lambda d: next(iter(d["entries"].values()))["provenance"].pop("transport"), "lacks transport"),
     (lambda d: next(iter(d["entries"].values()))["config"].update(in_c=999), "does not match the key"),
+    (lambda d: next(iter(d["entries"].values()))["config"].update(precision="int9"), "precision is 'int9'"),
 ])
 def test_table_validation_names_the_problem(tmp_path, mutate, message):
     path = _table([Kernel("CONV_2D", 8, 8, 8, 16, 3, 3)]).save(tmp_path / "t.json")

@@ -109,3 +109,155 @@ def test_deterministic_given_seed():
     torch.manual_seed(1)
     b = build_model("sclnet", 5, width=0.25).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---- search-space points as models, switchable BNs ------------------------------------------
+
+def _assert_plain_graph(model):
+    """The eval graph holds only ops with MCU int8 kernels (as for the named models)."""
+    allowed_modules = (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Linear)
+    gm = torch.fx.symbolic_trace(model.eval())
+    modules = dict(gm.named_modules())
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            assert isinstance(modules[node.target], allowed_modules), f"{node.target}: {modules[node.target]}"
+        elif node.op in ("call_function", "call_method"):
+            assert node.target in (operator.add, torch.cat, "mean"), f"{node.name}: {node.target}"
+
+
+def _arch(bn="split", precision="int8"):
+    from edgereid.search_space import Architecture, Block, Head, Stem
+
+    blocks = (Block(width=16, depth=1, stride=2, expand=2, bn=(bn,) * 3, precision=precision),
+              Block(width=16, depth=2, stride=1, expand=1, bn=("shared", bn) * 2))
+    return Architecture((32, 16, 3), Stem(width=8, bn=bn), blocks, Head(embedding=32, bn=bn))
+
+
+@pytest.mark.parametrize("space,seed", [("tiny", 0), ("tiny", 1), ("tiny", 2), ("tiny", 3), ("mcu", 0)])
+def test_searched_model_macs_equal_the_search_space_count(space, seed):
+    import random
+
+    from edgereid.models import for_modality
+    from edgereid.search_space import count_macs, load_space, sample
+
+    arch = sample(load_space(space), random.Random(seed))
+    model = build_model("arch", 5, architecture=arch)
+    h, w, _ = arch.input_shape
+    _, macs = model_complexity(for_modality(model, "visible"), (h, w))
+    assert macs == count_macs(arch)
+    assert model.embedding_dim == arch.head.embedding
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert sum(m.groups > 1 for m in convs) == sum(b.depth for b in arch.blocks)  # one depthwise per unit
+
+
+def test_build_model_arch_arguments():
+    arch = _arch("shared")
+    model = build_model("arch", 4, architecture=arch.to_dict())  # the form checkpoints store
+    assert model.model_name == "arch" and model.embedding_dim == 32
+    assert list_models() == ["resnet18", "resnet34", "sclnet"]  # needs an architecture: not listed
+    with pytest.raises(ModelError, match="needs architecture"):
+        build_model("arch", 4)
+    with pytest.raises(ModelError, match="width multiplier"):
+        build_model("arch", 4, width=0.5, architecture=arch)
+    with pytest.raises(ModelError, match="embedding_dim 7 differs"):
+        build_model("arch", 4, embedding_dim=7, architecture=arch)
+    with pytest.raises(ModelError, match="invalid arguments for model arch: depth"):
+        build_model("arch", 4, architecture=arch, depth=3)
+
+
+def test_binary_blocks_are_refused_until_binarization_exists():
+    from edgereid.models import build_from_architecture
+
+    with pytest.raises(ModelError, match=r"blocks \[0\] are binary: binary blocks need issue 9"):
+        build_from_architecture(_arch(precision="binary"), 4)
+
+
+def test_split_bn_normalises_each_modality_with_its_own_bn():
+    from edgereid.models import SwitchableBatchNorm2d, set_modality
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 4, 4) + torch.arange(6.0).view(6, 1, 1, 1)
+    infrared = torch.tensor([1, 0, 1, 0, 0, 1])
+    bn = set_modality(SwitchableBatchNorm2d(3, split=True).train(), infrared)
+    y = bn(x)
+    vis, ir = x[infrared == 0], x[infrared == 1]
+    torch.testing.assert_close(y[infrared == 0], nn.BatchNorm2d(3).train()(vis))
+    torch.testing.assert_close(y[infrared == 1], nn.BatchNorm2d(3).train()(ir))
+    # Each BN's running statistics come from its half of the batch only.
+    torch.testing.assert_close(bn.visible.running_mean, 0.1 * vis.mean((0, 2, 3)))
+    torch.testing.assert_close(bn.infrared.running_mean, 0.1 * ir.mean((0, 2, 3)))
+    # A whole batch of one modality; a shared BN ignores the modality.
+    set_modality(bn, "infrared")
+    torch.testing.assert_close(bn(x), nn.BatchNorm2d(3).train()(x))
+    shared = set_modality(SwitchableBatchNorm2d(3, split=False).train(), infrared)
+    torch.testing.assert_close(shared(x), nn.BatchNorm2d(3).train()(x))
+    set_modality(bn, None)
+    with pytest.raises(ModelError, match="split \\(per-modality\\) BNs"):
+        bn(x)
+    with pytest.raises(ModelError, match="modality must be"):
+        set_modality(bn, "thermal")
+
+
+def test_for_modality_folds_to_plain_bns_with_the_same_outputs():
+    from edgereid.export.prepare import prepare_for_export
+    from edgereid.models import (MODALITIES, SwitchableBatchNorm1d, SwitchableBatchNorm2d, build_from_architecture,
+                                 for_modality, modality)
+
+    torch.manual_seed(0)
+    model = build_from_architecture(_arch("split"), 4)
+    x = torch.randn(8, 3, 32, 16)
+    with modality(model, torch.tensor([0] * 4 + [1] * 4)), torch.no_grad():
+        for _ in range(3):  # the two halves' running statistics drift apart
+            model.train()(torch.cat([x[:4], 3 * x[4:] + 1]))
+    model.eval()
+    with pytest.raises(ModelError, match="split"):
+        model(x)  # no modality told: refused rather than guessed
+    outputs = {}
+    for name in MODALITIES:
+        plain = for_modality(model, name)
+        assert not any(isinstance(m, (SwitchableBatchNorm1d, SwitchableBatchNorm2d)) for m in plain.modules())
+        with modality(model, name), torch.no_grad():
+            outputs[name] = model(x)
+        with torch.no_grad():
+            assert torch.equal(plain(x), outputs[name])
+            # export folds the BN-neck into the head's FC, as for the named models
+            torch.testing.assert_close(prepare_for_export(plain)(x), outputs[name], rtol=1e-4, atol=1e-5)
+        _assert_plain_graph(plain)
+    assert not torch.allclose(outputs["visible"], outputs["infrared"])
+    with pytest.raises(ModelError, match="needs a modality"):
+        for_modality(model, None)
+
+
+def test_shared_searched_model_is_plain_as_built():
+    from edgereid.models import build_from_architecture
+
+    model = build_from_architecture(_arch("shared"), 4)
+    _assert_plain_graph(model)
+    out = model.train()(torch.randn(4, 3, 32, 16))
+    assert isinstance(out, ReidOutput) and out.logits[0].shape == (4, 4) and out.features[0].shape == (4, 32)
+    assert model.eval()(torch.randn(2, 3, 32, 16)).shape == (2, 32)
+
+
+def test_searched_model_trains_on_identity_aligned_modality_halves():
+    from edgereid.engine import fit
+    from edgereid.losses import ReidLoss
+    from edgereid.models import build_from_architecture, set_modality
+
+    torch.manual_seed(0)
+    model = build_from_architecture(_arch("split"), 4)
+    pids = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    pattern = torch.randn(4, 3, 32, 16)
+    visible = pattern[pids] + 0.3 * torch.randn(8, 3, 32, 16)
+    infrared = pattern[pids].mean(1, keepdim=True).expand(-1, 3, -1, -1) + 0.3 * torch.randn(8, 3, 32, 16)
+    batch = (torch.cat([visible, infrared]), torch.cat([pids, pids]), torch.tensor([0] * 8 + [1] * 8))
+    losses = []
+    loss_fn = ReidLoss(4)
+
+    def record(out, targets):
+        loss = loss_fn(out, targets)
+        losses.append(loss.item())
+        return loss
+
+    fit(model, [batch] * 12, record, lambda m: torch.optim.Adam(m.parameters(), lr=3e-3), epochs=1,
+        forward=lambda m, b: set_modality(m, b[2])(b[0]))
+    assert len(losses) == 12 and losses[-1] < 0.8 * losses[0], losses

@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.edgereid-setup
-want=$(cat pyproject.toml tools/setup.sh | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml setup.py tools/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -31,5 +31,7 @@ fi
 # torch first: the local CPU wheel; a later resolve would otherwise pull CUDA builds.
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e ".[dev]"
+# Larq Compute Engine's interpreter (the Lce* op oracle) needs numpy < 2: its own folder, run in a worker.
+.venv/bin/pip install -q --upgrade --no-deps --target .venv/lce-runtime numpy==1.26.4 larq-compute-engine==0.16.0
 echo "$want" > "$stamp"
 echo "[setup] done"

@@ -1,9 +1,10 @@
-"""Board descriptions: one YAML file per target in the repository's boards/ folder.
+"""Board descriptions: one YAML file per target in the shipped boards/ folder.
 
 `load_board("mps2-an386")` or `load_board("path/to/x.yaml")` returns a validated,
 immutable `Board`; `list_boards()` names the shipped ones. Paths inside a board file
 (linker script, startup, latency table) are relative to the folder that holds
-boards/, i.e. the repository root; `Board.resolve()` turns them into real paths.
+boards/ (the repository root in a checkout, `edgereid/_share` in an installed
+package: see `edgereid.resources`); `Board.resolve()` turns them into real paths.
 """
 import os
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ import yaml
 
 from edgereid.boards.schema import CORES, MCU_CORES, RUN_KINDS, check_consistency, validate
 from edgereid.errors import BoardError
-
-BOARDS_ENV = "EDGEREID_BOARDS"
+from edgereid.resources import BOARDS_ENV
+from edgereid.resources import boards_dir as _shipped_boards_dir
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,8 @@ class Board:
 
 
 def boards_dir() -> Path:
-    """$EDGEREID_BOARDS if set, else the repository's boards/ next to the package."""
-    env = os.environ.get(BOARDS_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "boards"
+    """$EDGEREID_BOARDS if set, else the shipped boards/ (the checkout's, or the installed copy)."""
+    return _shipped_boards_dir()
 
 
 def list_boards() -> list[str]:

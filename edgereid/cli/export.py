@@ -11,7 +11,7 @@ import click
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False))
 def export(checkpoint, fmt, int8, dataset, calib_images, out):
     """Export a checkpoint to TFLite (NHWC, float or int8) or ONNX, with edgereid metadata."""
-    from edgereid.compress import load_model
+    from edgereid.compress import load_model, quantize
     from edgereid.errors import EdgereidError
     from edgereid.export import export_onnx, export_tflite, read_export_metadata
 
@@ -22,13 +22,12 @@ def export(checkpoint, fmt, int8, dataset, calib_images, out):
             raise EdgereidError("--int8 applies to --format tflite only")
         path = export_onnx(model, out, preprocess=pre, model_name=name)
     else:
-        calib = None
-        if int8:
+        if int8:  # export converts a quantized graph; PTQ happens here
             from edgereid.compress.pipeline import calibration_loader
             from edgereid.data import load_dataset
 
-            calib = calibration_loader(load_dataset(dataset).train, pre["size"], calib_images)
-        path = export_tflite(model, out, int8=int8, calib=calib, preprocess=pre, model_name=name)
+            model = quantize(model, calibration_loader(load_dataset(dataset).train, pre["size"], calib_images))
+        path = export_tflite(model, out, int8=int8, preprocess=pre, model_name=name)
     meta = read_export_metadata(path)
     click.echo(f"wrote {path} ({path.stat().st_size} bytes, {fmt}{' int8' if int8 else ''})")
     for io in meta.get("inputs", []) + meta.get("outputs", []):

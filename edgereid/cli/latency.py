@@ -1,5 +1,6 @@
 """`edgereid profile` (fill a board's latency table, or validate it) and `edgereid latency` (predict)."""
 import warnings
+from pathlib import Path
 
 import click
 
@@ -18,7 +19,12 @@ def _echo_warnings(caught) -> None:
 @click.option("--repeats", default=None, type=int, help="timed runs per model (default: 50; 1 under QEMU)")
 @click.option("--warmup", default=None, type=int, help="untimed runs before timing (default: 5; 0 under QEMU)")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
-              help="table file (default: the board's latency_table)")
+              help="table file to write (default: out/luts/<board>.json; the shipped table is the board's "
+                   "latency_table, e.g. boards/luts/<board>.json in a checkout)")
+@click.option("--table", "table_file", default=None, type=click.Path(dir_okay=False),
+              help="--validate: table to predict from (default: the board's latency_table)")
+@click.option("--results-dir", default="out", show_default=True, type=click.Path(file_okay=False),
+              help="--validate: writes <dir>/latency/<board>.json, .png and <dir>/latency.md")
 @click.option("--flash-cmd", default=None, help="serial only: shell command writing {elf} to the board")
 @click.option("--limit", default=None, type=int, help="stop after this many new entries (resume later)")
 @click.option("--validate", "do_validate", is_flag=True,
@@ -27,7 +33,8 @@ def _echo_warnings(caught) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="--validate: architecture i uses seed+i")
 @click.option("--jobs", "-j", default=1, show_default=True, type=int,
               help="qemu only: build and run this many models at once (instruction counts do not depend on load)")
-def profile(board, transport, space, resume, repeats, warmup, out, flash_cmd, limit, do_validate, n, seed, jobs):
+def profile(board, transport, space, resume, repeats, warmup, out, table_file, results_dir, flash_cmd, limit,
+            do_validate, n, seed, jobs):
     """Measure every fused kernel of a search space on BOARD into its latency table."""
     from edgereid.latency import profile as run_profile
     from edgereid.latency import validate
@@ -36,10 +43,10 @@ def profile(board, transport, space, resume, repeats, warmup, out, flash_cmd, li
         warnings.simplefilter("always")
         if do_validate:
             summary = validate(board, n=n, space=space, resume=resume, seed=seed, repeats=repeats, warmup=warmup,
-                               transport=transport, jobs=jobs)
+                               transport=transport, jobs=jobs, out_dir=Path(results_dir), table_file=table_file)
             _echo_warnings(caught)
             click.echo(summary.format())
-            click.echo("report: docs/results/latency.md")
+            click.echo(f"report: {Path(results_dir) / 'latency.md'}")
             return
         table = run_profile(board, transport=transport, space=space, repeats=repeats, warmup=warmup, resume=resume,
                             out=out, flash_cmd=flash_cmd, limit=limit, jobs=jobs)

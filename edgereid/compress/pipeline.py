@@ -9,8 +9,16 @@ import torch
 from torch import nn
 
 from edgereid import atomic
-from edgereid.engine.checkpoint import model_from_checkpoint
+from edgereid.compress.prune import prune
+from edgereid.compress.quantize import quantize as ptq
+from edgereid.compress.quantize import quantize_qat
+from edgereid.data import PKSampler, ReidImageDataset, build_transforms, load_dataset
+from edgereid.engine import LoaderBatches, LRSchedule, fit, model_from_checkpoint, save_checkpoint
+from edgereid.engine import evaluate as evaluate_model
 from edgereid.errors import EdgereidError
+from edgereid.export import export_tflite
+from edgereid.losses import ReidLoss
+from edgereid.models import model_complexity
 
 
 # A pruned checkpoint loads like any other: the engine resizes layers to its weights.
@@ -33,8 +41,6 @@ class FrozenQuantized(nn.Module):
 
 def calibration_loader(records, size, num_images: int = 256, seed: int = 0, batch_size: int = 32):
     """A seeded random subset of `records` (training images) with eval transforms."""
-    from edgereid.data import ReidImageDataset, build_transforms
-
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(records), generator=g)[:num_images].tolist()
     ds = ReidImageDataset([records[i] for i in idx], build_transforms(tuple(size), train=False))
@@ -42,8 +48,7 @@ def calibration_loader(records, size, num_images: int = 256, seed: int = 0, batc
 
 
 def train_loader(records, size, p: int = 8, k: int = 4, seed: int = 0):
-    from edgereid.data import PKSampler, ReidImageDataset, build_transforms
-
+    """P x K batches of `records` with training augmentations (fine-tuning, QAT, BN re-estimation)."""
     ds = ReidImageDataset(records, build_transforms(tuple(size), train=True))
     return torch.utils.data.DataLoader(ds, batch_size=p * k, sampler=PKSampler(records, p, k, seed))
 
@@ -62,45 +67,22 @@ def finetune(model: nn.Module, loader, epochs: int, num_classes: int, lr: float 
     structurally pruned model must re-learn, measured: 1 epoch at a constant 3.5e-4 lost
     25-35 rank-1 points at 50% MACs).
     """
-    from edgereid.compress.quantize import reid_loss, warmup_cosine
-
     if epochs <= 0:
         return model.eval()
-    loss_fn = reid_loss(num_classes)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
-    try:
-        per_epoch = len(loader)
-    except TypeError:
-        per_epoch = max_steps_per_epoch or 1
-    if max_steps_per_epoch is not None:
-        per_epoch = min(per_epoch, max_steps_per_epoch)
-    total = max(1, epochs * per_epoch)
-    warmup = min(int(warmup_epochs * per_epoch), total // 2)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, warmup))
-    for epoch in range(epochs):
-        if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
-        model.train()
-        total_loss, steps = 0.0, 0
-        for step, (x, pids, *_rest) in enumerate(loader):
-            if max_steps_per_epoch is not None and step >= max_steps_per_epoch:
-                break
-            out = model(x)
-            loss = loss_fn(out.logits, out.features, pids)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total_loss, steps = total_loss + loss.item(), steps + 1
-        if log:
-            log(f"finetune epoch {epoch + 1}/{epochs}: loss {total_loss / max(1, steps):.4f}")
+    batches = LoaderBatches(loader, max_steps_per_epoch)
+    total = max(1, epochs * batches.steps_per_epoch())
+    warmup = min(int(warmup_epochs * batches.steps_per_epoch()), total // 2)
+
+    def adam(net):
+        return torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+
+    fit(model, batches, ReidLoss(num_classes), adam, epochs=epochs,
+        schedule=LRSchedule("cosine", warmup, total, warmup_from=None), log=log, name="finetune")
     return model.eval()
 
 
 def _scores(model, dataset, size) -> dict:
-    from edgereid.engine import evaluate
-
-    res = evaluate(model, dataset, size=size).main
+    res = evaluate_model(model, dataset, size=size).main
     return {"mAP": float(res.mAP), "rank1": float(res.rank(1))}
 
 
@@ -113,14 +95,6 @@ def compress(checkpoint, out_dir, dataset="synthetic", prune_macs: float | None 
     Writes `out_dir/model.pt` (float, pruned checkpoint), `out_dir/model_int8.tflite` (or
     `model_float.tflite` without quantization) and `out_dir/report.json`; returns the report.
     """
-    from edgereid.compress.prune import prune
-    from edgereid.compress.quantize import quantize as ptq
-    from edgereid.compress.quantize import quantize_qat
-    from edgereid.data import load_dataset
-    from edgereid.engine import save_checkpoint
-    from edgereid.export import export_tflite
-    from edgereid.models import model_complexity
-
     t0 = time.time()
     out_dir = Path(out_dir)
     model, ckpt = load_model(checkpoint)
@@ -137,12 +111,10 @@ def compress(checkpoint, out_dir, dataset="synthetic", prune_macs: float | None 
     if prune_macs is not None:
         example = next(iter(calib))[0][:8]
         batch = next(iter(calib))
+        identity_loss = ReidLoss(num_classes)
 
         def taylor_loss(net):
-            from edgereid.compress.quantize import reid_loss
-
-            out = net(batch[0])
-            return reid_loss(num_classes)(out.logits, [], batch[1])
+            return identity_loss.cross_entropy(net(batch[0]), batch[1])
 
         loader = train_loader(data.train, size, seed=seed)
         # BN statistics are re-estimated on training batches (the distribution BN was trained

@@ -12,12 +12,18 @@ the BN-neck input is left out, as are identity classifiers.
 from __future__ import annotations
 
 import copy
+import zlib
+from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
 from edgereid.errors import EdgereidError
+from edgereid.models import model_complexity
+
+# torch_pruning and nncf are imported inside the functions that use them: optional
+# dependencies (tests skip without them), not needed to import the compress stage.
 
 CRITERIA = ("l1", "l2", "fpgm", "taylor", "random")
 
@@ -44,8 +50,6 @@ def _images(batch):
 
 
 def _count_macs(model: nn.Module, input_size) -> tuple[int, int]:
-    from edgereid.models import model_complexity
-
     return model_complexity(model, tuple(input_size))
 
 
@@ -275,7 +279,4 @@ def prune_unstructured(model: nn.Module, example: torch.Tensor, ratio: float, mo
 def zlib_bytes(path) -> int:
     """Size of a file compressed with zlib level 9: what zeros save in flash with a
     compressed image (TFLite stores int8 weights dense, so the raw size does not change)."""
-    import zlib
-    from pathlib import Path
-
     return len(zlib.compress(Path(path).read_bytes(), 9))

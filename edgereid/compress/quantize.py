@@ -17,10 +17,14 @@ from typing import Callable, Iterable
 
 import torch
 from torch import nn
+from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
 
 from edgereid.compress.quantizer import EdgeInt8Quantizer
+from edgereid.engine import LoaderBatches, LRSchedule, fit
 from edgereid.errors import EdgereidError
-from edgereid.export.prepare import fold_bn_neck, pool_in_channels_last
+from edgereid.export.prepare import _bn_scale_shift, fold_bn_neck, fold_conv_bn, pool_in_channels_last
+from edgereid.losses import ReidLoss
+from edgereid.models import ReidOutput
 
 
 def _images(batch) -> torch.Tensor:
@@ -67,6 +71,7 @@ def embedding_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 def nncf_int8_fixes():
     """Two NNCF 3.4 defaults that are wrong for int8 TFLite, undone for one quantize_pt2e call.
 
+    (NNCF is imported here, not at module level: it is heavy and only these calls use it.)
     1. `TorchAOQuantizerAdapter` turns every torchao QuantizationSpec into an NNCF config
        with `signedness_to_force=False`, so NNCF decides signedness from the statistics.
        A weight channel with no negative value (a folded BN-neck: one positive weight per
@@ -123,7 +128,7 @@ def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: 
     with torch.no_grad():
         graph = _export(float_model, batches[0])
         if method == "nncf":
-            import nncf
+            import nncf  # heavy; only this method needs it
             from nncf.experimental.torch.fx import quantize_pt2e
 
             with nncf_int8_fixes():
@@ -135,8 +140,6 @@ def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: 
                     fold_quantize=False,
                 )
         elif method == "histogram":
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
             observed = prepare_pt2e(graph, EdgeInt8Quantizer())
             for x in batches:
                 observed(x)
@@ -175,31 +178,6 @@ class _EmbeddingOnly(nn.Module):
 
     def forward(self, x):
         return self.net(x)[0]
-
-
-def reid_loss(num_classes: int, margin: float = 0.3, eps: float = 0.1) -> Callable:
-    """CE with label smoothing on every identity head + batch-hard triplet on every feature."""
-    from edgereid.losses import CrossEntropyLabelSmooth, TripletLoss
-
-    ce, tri = CrossEntropyLabelSmooth(num_classes, eps), TripletLoss(margin)
-
-    def loss(logits: list, features: list, pids: torch.Tensor) -> torch.Tensor:
-        return sum(ce(l, pids) for l in logits) + sum(tri(f, pids) for f in features)
-
-    return loss
-
-
-def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """LR multiplier per step: linear warm-up from ~0 over `warmup_steps`, then cosine to 0."""
-    import math
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / (warmup_steps + 1)
-        span = max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup_steps) / span)))
-
-    return factor
 
 
 class ChannelScaledAdam(torch.optim.Adam):
@@ -274,12 +252,7 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
     4. `convert_pt2e`: the learned ranges become the scales of the TFLite file.
     Returns the same kind of module as `quantize` (eval graph, embedding only).
     """
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
-
-    from edgereid.export.prepare import _bn_scale_shift, fold_conv_bn
-
-    loader_batches = iter(train_loader)
-    first = next(loader_batches, None)
+    first = next(iter(train_loader), None)
     if first is None:
         raise EdgereidError("QAT training data is empty")
     example = _images(first)
@@ -321,50 +294,29 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
         warm = [x for x in calibration_batches(calib, 256) if x.shape[0] >= 2] if calib is not None else [example]
         for x in warm:
             forward(x)
-    loss_fn = reid_loss(num_classes)
-    params = [p for p in graph.parameters() if p.requires_grad]
-    optimizer = ChannelScaledAdam(params, {named[k]: s for k, s in scale_by_name.items()}, lr=lr,
-                                  weight_decay=weight_decay)
-    try:
-        steps_per_epoch = len(train_loader)
-    except TypeError:
-        steps_per_epoch = max_steps_per_epoch or 1
-    if max_steps_per_epoch is not None:
-        steps_per_epoch = min(steps_per_epoch, max_steps_per_epoch)
-    total_steps = max(1, epochs * steps_per_epoch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, int(warmup * total_steps)))
+    batches = LoaderBatches(train_loader, max_steps_per_epoch, min_batch_size=2)
+    total_steps = max(1, epochs * batches.steps_per_epoch())
     freeze_step = int(freeze_observers_at * total_steps) if freeze_observers_at is not None else None
-    global_step = 0
-    for epoch in range(max(0, epochs)):
-        sampler = getattr(train_loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        total, steps = 0.0, 0
-        for step, batch in enumerate(train_loader):
-            if max_steps_per_epoch is not None and step >= max_steps_per_epoch:
-                break
-            x, pids = _images(batch), batch[1]
-            if x.shape[0] < 2:
-                continue
-            if global_step == freeze_step:
-                n = _set_observers(graph, False)
-                if log is not None:
-                    log(f"qat: {n} fake-quant observers frozen at step {global_step}/{total_steps}")
-            out = forward(x)
-            logits, feats = list(out[1:1 + n_heads]), list(out[1 + n_heads:])
-            loss = loss_fn(logits, feats, pids)
-            if not torch.isfinite(loss):
-                raise EdgereidError(f"QAT loss became {float(loss)} at epoch {epoch + 1} step {step + 1}; "
-                                    f"lower the learning rate (lr={lr})")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            global_step += 1
-            total += loss.item()
-            steps += 1
-        if log is not None:
-            log(f"qat epoch {epoch + 1}/{epochs}: loss {total / max(1, steps):.4f} ({steps} steps)")
+    scales = {named[k]: s for k, s in scale_by_name.items()}
+
+    def channel_scaled_adam(g):
+        return ChannelScaledAdam([p for p in g.parameters() if p.requires_grad], scales, lr=lr,
+                                 weight_decay=weight_decay)
+
+    def qat_forward(g, batch):
+        out = forward(_images(batch))
+        return ReidOutput(out[0], list(out[1:1 + n_heads]), list(out[1 + n_heads:]))
+
+    def freeze_observers(global_step):
+        if global_step == freeze_step:
+            n = _set_observers(graph, False)
+            if log is not None:
+                log(f"qat: {n} fake-quant observers frozen at step {global_step}/{total_steps}")
+
+    # torchao's graphs forbid train()/eval(): the prepared graph stays as prepared.
+    fit(graph, batches, ReidLoss(num_classes), channel_scaled_adam, epochs=max(0, epochs),
+        schedule=LRSchedule("cosine", int(warmup * total_steps), total_steps, warmup_from=None),
+        forward=qat_forward, before_step=freeze_observers, train_mode=False, log=log, name="qat")
     converted = convert_pt2e(graph, fold_quantize=False)
     wrapped = _EmbeddingOnly(converted)  # no .eval(): torchao forbids train()/eval() on its graphs
     # Re-export to a plain eval graph returning only the embedding (train-only heads drop out).

@@ -12,6 +12,8 @@ import torch
 
 from edgereid.atomic import torch_save
 from edgereid.errors import CheckpointError
+from edgereid.models import build_model
+from edgereid.models.resize import resize_to_state_dict
 
 FORMAT = "edgereid-checkpoint"
 VERSION = 1
@@ -55,9 +57,6 @@ def model_from_checkpoint(checkpoint) -> tuple[torch.nn.Module, dict]:
     Pruned checkpoints keep the original architecture's name and arguments; their layer
     widths are read back from the weights.
     """
-    from edgereid.models import build_model
-    from edgereid.models.resize import resize_to_state_dict
-
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     model = resize_to_state_dict(build_model(ckpt["model_name"], **ckpt["model_args"]), ckpt["state_dict"])
     try:

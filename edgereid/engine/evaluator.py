@@ -16,6 +16,8 @@ from edgereid.data import ReidImageDataset, build_transforms, load_dataset
 from edgereid.engine.checkpoint import model_from_checkpoint
 from edgereid.errors import EdgereidError
 from edgereid.metrics import eval_regdb, eval_sysu, evaluate_rank, re_ranking
+from edgereid.tflite import read_metadata
+from edgereid.tflite.embedder import TFLiteEmbedder
 
 DEFAULT_SIZE = (128, 64)
 
@@ -94,10 +96,8 @@ def evaluate(checkpoint_or_model, dataset, rerank: bool = False, flip: bool = Fa
         size = tuple(size or DEFAULT_SIZE)
     elif str(checkpoint_or_model).endswith(".tflite"):
         # An exported model, scored through LiteRT (firmware equality is checked separately, by hil).
-        from edgereid.export import TFLiteEmbedder, read_export_metadata
-
         model = TFLiteEmbedder(checkpoint_or_model, reference_kernels=False)  # mAP only: the fast kernels do
-        size = tuple(size or read_export_metadata(checkpoint_or_model)["input_size"])
+        size = tuple(size or read_metadata(checkpoint_or_model)["input_size"])
     else:
         model, ckpt = model_from_checkpoint(checkpoint_or_model)
         size = tuple(size or ckpt["preprocess"]["size"])

@@ -6,16 +6,15 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import nn
 
 import edgereid
 from edgereid import atomic
-from edgereid.errors import ExportError
-from edgereid.tflite import flatbuf
+from edgereid.errors import ExportError, TFLiteError
 from edgereid.export.prepare import ChannelsLast, pool_in_channels_last, prepare_for_export
+from edgereid.tflite import flatbuf
 
 DEFAULT_PREPROCESS = {"size": [128, 64], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
                       "channel_order": "RGB"}
@@ -60,34 +59,38 @@ def _metadata(model_name, preprocess, fmt, int8, io_desc=None, extra=None) -> di
     return meta
 
 
+def _static_int8_config():
+    """The converter's quantization mode: it reads only whether the PT2E graph is static
+    (Q/DQ pairs lowered to int8 kernels) or dynamic, never which quantizer annotated it."""
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.quant_config import QuantConfig
+
+    return QuantConfig(pt2e_quantizer=PT2EQuantizer().set_global(get_symmetric_quantization_config(
+        is_per_channel=True, is_dynamic=False)))
+
+
 def export_tflite(model: nn.Module, path, input_size=(128, 64), int8: bool = False,
-                  calib: Iterable | None = None, preprocess: dict | None = None,
-                  model_name: str | None = None, extra_metadata: dict | None = None) -> Path:
+                  preprocess: dict | None = None, model_name: str | None = None,
+                  extra_metadata: dict | None = None) -> Path:
     """Write a .tflite with NHWC input [1, H, W, 3] and the embedding [1, D] as output.
 
     - float: `model` is an eval-mode nn.Module.
-    - int8: either a module returned by `edgereid.compress.quantize`/`quantize_qat`, or a
-      float module plus `calib` (batches of images), which is then quantized with PTQ.
-      Input and output tensors are int8 (no QUANTIZE/DEQUANTIZE at the edges) and every
-      op is checked: any op touching a float tensor fails the export with ExportError.
+    - int8: `model` is the graph `edgereid.compress.quantize` / `quantize_qat` returns
+      (quantize first: export does not calibrate). Input and output tensors are int8 (no
+      QUANTIZE/DEQUANTIZE at the edges) and every op is checked: any op touching a float
+      tensor fails the export with ExportError.
 
     Preprocessing, model name, edgereid version and the int8 input/output scale and zero
     point are stored as JSON in the Model.metadata entry "edgereid".
     """
     import litert_torch
-    from litert_torch.quantize.quant_config import QuantConfig
-
-    from edgereid.compress.quantizer import EdgeInt8Quantizer
 
     path = Path(path)
     h, w = (int(s) for s in (preprocess or {}).get("size", input_size))
     model_name = model_name or getattr(model, "model_name", None) or type(model).__name__
     if int8 and not _is_quantized_graph(model):
-        if calib is None:
-            raise ExportError("int8 TFLite export of a float model needs calibration images (calib=...)")
-        from edgereid.compress.quantize import quantize
-
-        model = quantize(model, calib)
+        raise ExportError(f"int8 TFLite export takes a quantized model: quantize {model_name} first "
+                          "(edgereid.compress.quantize(model, calib) or quantize_qat)")
     elif not int8 and _is_quantized_graph(model):
         raise ExportError("this model is already quantized: export it with int8=True")
     if not int8:
@@ -99,7 +102,7 @@ def export_tflite(model: nn.Module, path, input_size=(128, 64), int8: bool = Fal
             raise ExportError(f"torch.export could not trace {model_name}: "
                               f"{str(exc).strip().splitlines()[-1][:400]}") from exc
     sample = torch.zeros(1, h, w, 3)
-    kwargs = {"quant_config": QuantConfig(pt2e_quantizer=EdgeInt8Quantizer())} if int8 else {}
+    kwargs = {"quant_config": _static_int8_config()} if int8 else {}
     try:
         with _quiet(), torch.no_grad():
             edge = litert_torch.convert(ChannelsLast(model), (sample,), **kwargs)
@@ -107,7 +110,10 @@ def export_tflite(model: nn.Module, path, input_size=(128, 64), int8: bool = Fal
     except Exception as exc:  # the converter raises bare ValueError/RuntimeError
         raise ExportError(f"litert-torch could not convert {model_name} to TFLite: "
                           f"{str(exc).strip().splitlines()[-1][:400]}") from exc
-    graph = flatbuf.load(data)
+    try:
+        graph = flatbuf.load(data)
+    except TFLiteError as exc:
+        raise ExportError(f"litert-torch wrote an unreadable TFLite file for {model_name}: {exc}") from None
     if any(b.offset > 1 for b in graph.buffers or []):
         raise ExportError(f"{model_name}: TFLite with external buffers (model > 2 GB) is not supported")
     if int8:
@@ -159,7 +165,10 @@ def read_export_metadata(path) -> dict:
     except OSError as exc:
         raise ExportError(f"cannot read {path}: {exc.strerror}") from None
     if data[4:8] == b"TFL3":
-        meta = flatbuf.read_metadata_json(data)
+        try:
+            meta = flatbuf.read_metadata_json(data)
+        except TFLiteError as exc:
+            raise ExportError(f"{path}: {exc}") from None
     else:
         import onnx
 
@@ -175,9 +184,10 @@ def read_export_metadata(path) -> dict:
 
 def check_int8_tflite(path) -> None:
     """Raise ExportError naming every op of a .tflite that still runs in float."""
-    floats = flatbuf.float_ops(flatbuf.load(Path(path).read_bytes()))
-    if floats:
-        raise ExportError(f"{path}: {len(floats)} float op(s): " + "; ".join(floats))
+    try:
+        flatbuf.check_no_float_ops(path)
+    except TFLiteError as exc:
+        raise ExportError(str(exc)) from None
 
 
 __all__ = ["export_tflite", "export_onnx", "read_export_metadata", "check_int8_tflite"]

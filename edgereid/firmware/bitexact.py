@@ -1,7 +1,8 @@
-"""Check generated firmware against LiteRT's reference kernels, byte for byte.
+"""Check generated firmware against the reference run, byte for byte.
 
-The reference is `Interpreter(..., experimental_op_resolver_type=BUILTIN_REF)` (DESIGN.md,
-"Bit-exactness"); the firmware is the host build of the generated project, run on files.
+The reference is LiteRT's BUILTIN_REF kernels, or Larq Compute Engine's interpreter for
+models with Lce* ops (DESIGN.md, "Bit-exactness"; edgereid.tflite.reference_runner); the
+firmware is the host build of the generated project, run on files.
 """
 from __future__ import annotations
 
@@ -12,36 +13,27 @@ from pathlib import Path
 
 import numpy as np
 
+from edgereid.errors import FirmwareError
 from edgereid.firmware.build import build_firmware
+from edgereid.tflite import parse_graph, reference_runner, seeded_inputs
 
 SINGLE_OP_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "AVERAGE_POOL_2D",
                    "MAX_POOL_2D", "MEAN", "PAD", "CONCATENATION", "RESIZE_NEAREST_NEIGHBOR", "SOFTMAX",
                    "L2_NORMALIZATION", "RESHAPE")
 
 
-def litert_outputs(model_bytes: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    it = Interpreter(model_content=model_bytes, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
-    (inp,), (out,) = it.get_input_details(), it.get_output_details()
-    results = []
-    for x in inputs:
-        it.set_tensor(inp["index"], x)
-        it.invoke()
-        results.append(it.get_tensor(out["index"]).copy())
-    return results
+def reference_outputs(model_bytes: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The reference run's output for each input of a one-input, one-output model."""
+    with reference_runner(model_bytes) as runner:
+        return [runner.run([x])[0] for x in inputs]
 
 
 def random_inputs(model_bytes: bytes, count: int, seed: int) -> list[np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    detail = Interpreter(model_content=model_bytes).get_input_details()[0]
-    rng = np.random.default_rng(seed)
-    if detail["dtype"] == np.float32:
-        return [rng.normal(0, 1, detail["shape"]).astype(np.float32) for _ in range(count)]
-    info = np.iinfo(detail["dtype"])
-    return [rng.integers(info.min, info.max + 1, detail["shape"], dtype=detail["dtype"]) for _ in range(count)]
+    """`count` seeded inputs (edgereid.tflite.seeded_inputs) of a one-input model."""
+    graph = parse_graph(model_bytes)
+    if len(graph.inputs) != 1:
+        raise FirmwareError(f"check_model runs one-input models; this one has {len(graph.inputs)} inputs")
+    return [arrays[0] for arrays in seeded_inputs([graph.tensors[graph.inputs[0]]], count, seed)]
 
 
 def run_firmware(executable: Path, x: np.ndarray, like: np.ndarray, workdir: Path) -> np.ndarray:
@@ -68,14 +60,14 @@ class CheckResult:
 
 def check_model(model_bytes: bytes, name: str = "model", num_inputs: int = 4, seed: int = 0,
                 sanitize: bool = False, workdir: Path | None = None) -> CheckResult:
-    """Build `model_bytes` for the host and compare `num_inputs` random inputs with LiteRT."""
+    """Build `model_bytes` for the host and compare `num_inputs` seeded inputs with the reference run."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp = Path(tmp)
         model_path = tmp / f"{name}.tflite"
         model_path.write_bytes(model_bytes)
         result = build_firmware(model_path, "host", tmp / "fw", sanitize=sanitize)
         xs = random_inputs(model_bytes, num_inputs, seed)
-        refs = litert_outputs(model_bytes, xs)
+        refs = reference_outputs(model_bytes, xs)
         mismatched, max_diff, elements = 0, 0, 0
         for x, ref in zip(xs, refs):
             got = run_firmware(result.executable, x, ref, tmp)

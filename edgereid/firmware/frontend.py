@@ -42,7 +42,7 @@ def read_tflite(path) -> Graph:
     except TFLiteError as exc:
         raise FirmwareError(str(exc)) from None
     supported = lowering.supported_ops()
-    for op in ops:
+    for op in graph.ops:
         if op.kind not in supported:
             raise FirmwareError(
                 f"{path}: op {op.index} ({op.kind}) is not supported; supported: {', '.join(sorted(supported))}"

@@ -1,8 +1,11 @@
 """Lower each TFLite op to one kernel call of firmware/include/ereid_nn.h.
 
 Each lowering computes what TFLite's Prepare computes (multipliers, shifts, padding,
-activation clamp) and returns a Layer: the constants to emit, the C statements of the
-call, and what the planner needs (tensors read and written, aliasing, in-place).
+activation clamp) and returns a Layer: the constant arrays to emit, the kernel call as
+typed values (`kernel_abi.KernelCall`: the C function, chosen by op and tensor types in
+`kernel_registry`, and its arguments, params structs as dataclasses mirroring
+ereid_nn_types.h), and what the planner needs (tensors read and written, aliasing,
+in-place, the scratch the kernel's get_buffer_size rule asks for). codegen prints it.
 
 The registry is open: `register_lowering("CUSTOM:LceBconv2d")(fn)` adds an op without
 touching this file's core; `supported_ops()` is what the reader accepts.
@@ -17,6 +20,12 @@ import numpy as np
 
 from edgereid.errors import FirmwareError
 from edgereid.firmware import quantize_math as qm
+from edgereid.firmware.kernel_abi import (CONTEXT, MEAN_REQUANT, Activation, AddParams, Address, AffineQuantParams,
+                                          ConstRef, ConvParams, Dims, DwConvParams, FcParams, FcRescaleParams,
+                                          KernelCall, L2NormParams, MeanParams, MulParams, PadParams,
+                                          PerChannelQuant, PerTensorQuant, PoolParams, ResizeParams, Scalar,
+                                          SoftmaxParams, StructArrayRef, StructRef, TensorList, TensorRef, Tile)
+from edgereid.firmware.kernel_registry import select_kernel
 from edgereid.tflite.ir import Graph, Op, Tensor
 
 
@@ -33,16 +42,26 @@ class Layer:
     op: Op
     reads: tuple[int, ...]             # activation tensors the call reads
     writes: tuple[int, ...]            # activation tensors it writes
-    # C statements; `ptr(t)` gives the C pointer expression of tensor t. Every call
-    # assigns `status`; the caller checks it.
-    emit: Callable[[Callable[[int], str]], list[str]] | None
+    call: KernelCall | None            # the kernel call (typed); None: the layer has no code
     arrays: list[CArray] = field(default_factory=list)
-    decls: list[str] = field(default_factory=list)   # static const params structs
-    functions: tuple[str, ...] = ()    # kernel functions called (selects C sources)
-    alias: bool = False                # output is the input's bytes (RESHAPE): no code
+    alias: bool = False                # output is the input's bytes (RESHAPE): no code when planned so
     inplace_input: int | None = None   # reads[i] may share storage with writes[0]
-    scratch_bytes: int = 0
     macs: int = 0
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """Kernel functions called (selects the C sources)."""
+        return self.call.functions if self.call else ()
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Scratch the kernel asked for (planned in the arena, passed in its ereid_context)."""
+        return self.call.scratch_bytes if self.call else 0
+
+    @property
+    def kernel(self) -> str | None:
+        """The kernel that runs: a wrapper's pick (its Python mirror) or the kernel called."""
+        return (self.call.variant or self.call.function) if self.call else None
 
     @property
     def weight_bytes(self) -> int:
@@ -100,21 +119,14 @@ def _fail(graph: Graph, op: Op, what: str) -> FirmwareError:
 
 def dims4(shape) -> tuple[int, int, int, int]:
     """NHWC extended with leading 1s (RuntimeShape::ExtendedShape)."""
-    shape = tuple(int(d) for d in shape)
-    if len(shape) > 4:
-        raise ValueError(f"rank {len(shape)} > 4")
-    return (1,) * (4 - len(shape)) + shape
+    d = Dims.of(shape)
+    return d.n, d.h, d.w, d.c
 
 
-def _dims_init(shape) -> str:
-    n, h, w, c = dims4(shape)
-    return f"{{{n}, {h}, {w}, {c}}}"
-
-
-def _act_range(graph, op, out: Tensor) -> tuple[int, int]:
+def _act_range(graph, op, out: Tensor) -> Activation:
     activation = op.options.get("fused_activation_function", "NONE")
     try:
-        return qm.activation_range(activation, out.scale, out.zero_point)
+        return Activation(*qm.activation_range(activation, out.scale, out.zero_point))
     except ValueError:
         raise _fail(graph, op, f"fused activation {activation} is not supported for int8; "
                     "supported: NONE, RELU, RELU6, RELU_N1_TO_1") from None
@@ -129,14 +141,14 @@ def _const(graph: Graph, op: Op, slot: int, what: str) -> Tensor:
     return t
 
 
-def _bias(graph: Graph, op: Op, slot: int, prefix: str, channels: int) -> tuple[list[CArray], str]:
+def _bias(graph: Graph, op: Op, slot: int, prefix: str, channels: int) -> tuple[list[CArray], ConstRef]:
     if len(op.inputs) <= slot or op.inputs[slot] < 0:
-        return [], "NULL"
+        return [], ConstRef(None, "const int32_t *")
     b = _const(graph, op, slot, "bias")
     if b.dtype != "int32" or b.num_elements != channels:
         raise _fail(graph, op, f"bias tensor {b.index} must be int32 with {channels} values, "
                     f"got {b.dtype} {list(b.shape)}")
-    return [CArray(f"{prefix}_bias", "int32_t", b.array().reshape(-1))], f"{prefix}_bias"
+    return [CArray(f"{prefix}_bias", "int32_t", b.array().reshape(-1))], ConstRef(f"{prefix}_bias", "const int32_t *")
 
 
 def _check_symmetric(graph, op, t: Tensor, what: str):
@@ -144,12 +156,25 @@ def _check_symmetric(graph, op, t: Tensor, what: str):
         raise _fail(graph, op, f"{what} tensor {t.index} has a non-zero zero point; int8 kernels expect 0")
 
 
-def _status(call: str) -> list[str]:
-    return [f"status = {call};"]
-
-
 def _activation_io(graph: Graph, op: Op) -> tuple[Tensor, Tensor]:
     return graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+
+
+def _kernel(op: Op, x: Tensor, y: Tensor, w: Tensor | None = None):
+    """The registered kernel for this op and these tensor types (kernel_registry)."""
+    return select_kernel(op.kind, x.dtype, w.dtype if w is not None else None, y.dtype)
+
+
+def _dims(prefix: str, what: str, shape) -> StructRef:
+    return StructRef(f"{prefix}_{what}_dims", Dims.of(shape))
+
+
+def _in(t: Tensor) -> TensorRef:
+    return TensorRef(t.index, "const int8_t *")
+
+
+def _out(t: Tensor) -> TensorRef:
+    return TensorRef(t.index, "int8_t *")
 
 
 # ---- convolutions --------------------------------------------------------------
@@ -179,46 +204,28 @@ def _conv_common(graph, op, prefix, depthwise: bool) -> Layer:
     elif w.shape[0] != out_c or w.shape[3] != in_c:
         raise _fail(graph, op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels "
                     "(grouped convolution is not supported)")
+    kernel = _kernel(op, x, y, w)
     mults, shifts = qm.conv_channel_multipliers(x.scale, w.scales, y.scale, out_c)
-    act_min, act_max = _act_range(graph, op, y)
+    act = _act_range(graph, op, y)
     arrays = [CArray(f"{prefix}_filter", "int8_t", w.array().reshape(-1))]
-    bias_arrays, bias_name = _bias(graph, op, 2, prefix, out_c)
+    bias_arrays, bias = _bias(graph, op, 2, prefix, out_c)
     arrays += bias_arrays
     arrays += [CArray(f"{prefix}_mult", "int32_t", np.array(mults, dtype=np.int64)),
                CArray(f"{prefix}_shift", "int32_t", np.array(shifts, dtype=np.int64))]
-    common = (f"{-x.zero_point}, {y.zero_point}")
-    tiles = f"{{{s_h}, {s_w}}}, {{{pad_h}, {pad_w}}}, {{{d_h}, {d_w}}}, {{{act_min}, {act_max}}}"
+    tiles = dict(stride=Tile(s_h, s_w), padding=Tile(pad_h, pad_w), dilation=Tile(d_h, d_w), activation=act)
     if depthwise:
-        ptype, fn = "ereid_dw_conv_params", "ereid_depthwise_conv_wrapper_s8"
-        params = f"{{{common}, {out_c // in_c}, {tiles}}}"
+        values = DwConvParams(input_offset=-x.zero_point, output_offset=y.zero_point, ch_mult=out_c // in_c, **tiles)
         macs = batches * out_h * out_w * out_c * k_h * k_w
-        size_fn = None
     else:
-        ptype, fn = "ereid_conv_params", "ereid_convolve_wrapper_s8"
-        params = f"{{{common}, {tiles}}}"
+        values = ConvParams(input_offset=-x.zero_point, output_offset=y.zero_point, **tiles)
         macs = batches * out_h * out_w * out_c * k_h * k_w * in_c
-        size_fn = "ereid_convolve_wrapper_s8_get_buffer_size"
-    decls = [
-        f"static const {ptype} {prefix}_params = {params};",
-        f"static const ereid_per_channel_quant_params {prefix}_quant = {{{prefix}_mult, {prefix}_shift}};",
-        f"static const ereid_dims {prefix}_in_dims = {_dims_init(x.shape)};",
-        f"static const ereid_dims {prefix}_filter_dims = {_dims_init(w.shape)};",
-        f"static const ereid_dims {prefix}_out_dims = {_dims_init(y.shape)};",
-    ]
-
-    def emit(ptr):
-        lines = []
-        if size_fn:
-            # Kernels report their scratch need; the plan reserved none, so refuse rather than overrun.
-            lines.append(f"if ({size_fn}(&{prefix}_params, &{prefix}_in_dims, &{prefix}_filter_dims, "
-                         f"&{prefix}_out_dims) > 0) return {op.index + 1};")
-        lines += _status(f"{fn}(&ereid_no_scratch, &{prefix}_params, &{prefix}_quant, &{prefix}_in_dims, "
-                         f"{ptr(x.index)}, &{prefix}_filter_dims, {prefix}_filter, {bias_name}, "
-                         f"&{prefix}_out_dims, {ptr(y.index)})")
-        return lines
-
-    fns = (fn, size_fn) if size_fn else (fn,)
-    return Layer(op, (x.index,), (y.index,), emit, arrays, decls, fns, macs=macs)
+    params = StructRef(f"{prefix}_params", values)
+    quant = StructRef(f"{prefix}_quant", PerChannelQuant(Address(f"{prefix}_mult"), Address(f"{prefix}_shift")))
+    in_dims, filter_dims, out_dims = _dims(prefix, "in", x.shape), _dims(prefix, "filter", w.shape), \
+        _dims(prefix, "out", y.shape)
+    call = kernel.call((CONTEXT, params, quant, in_dims, _in(x), filter_dims, ConstRef(f"{prefix}_filter", "const int8_t *"),
+                        bias, out_dims, _out(y)), size_args=(params, in_dims, filter_dims, out_dims))
+    return Layer(op, (x.index,), (y.index,), call, arrays, macs=macs)
 
 
 @register_lowering("CONV_2D")
@@ -244,30 +251,26 @@ def lower_fully_connected(graph, op, prefix):
     if x.num_elements % depth:
         raise _fail(graph, op, f"input of {x.num_elements} elements is not a multiple of depth {depth}")
     batches = x.num_elements // depth
-    act_min, act_max = _act_range(graph, op, y)
+    kernel = _kernel(op, x, y, w)
+    act = _act_range(graph, op, y)
     arrays = [CArray(f"{prefix}_filter", "int8_t", w.array().reshape(-1))]
-    bias_arrays, bias_name = _bias(graph, op, 2, prefix, units)
+    bias_arrays, bias = _bias(graph, op, 2, prefix, units)
     arrays += bias_arrays
-    decls = [f"static const ereid_fc_params {prefix}_params = {{{-x.zero_point}, {-w.zero_point}, "
-             f"{y.zero_point}, {{{act_min}, {act_max}}}}};",
-             f"static const ereid_dims {prefix}_in_dims = {{{batches}, 1, 1, {depth}}};",
-             f"static const ereid_dims {prefix}_filter_dims = {{{units}, 1, 1, {depth}}};",
-             f"static const ereid_dims {prefix}_out_dims = {{{batches}, 1, 1, {units}}};"]
     # LiteRT's BUILTIN_REF FULLY_CONNECTED rescales in double and rounds once, half away
     # from zero (not MultiplyByQuantizedMultiplier): one double per weight scale.
     scales = qm.fully_connected_scales(x.scale, w.scales if w.is_per_channel else [w.scale], y.scale)
     if len(scales) not in (1, units):
         raise _fail(graph, op, f"{len(scales)} weight scales for {units} units")
     arrays.append(CArray(f"{prefix}_scale", "double", np.array(scales, dtype=np.float64)))
-    decls.append(f"static const ereid_fc_rescale_params {prefix}_quant = {{{prefix}_scale, {len(scales)}}};")
-    fn = "ereid_fully_connected_rescale_s8"
-
-    def emit(ptr):
-        return _status(f"{fn}(&ereid_no_scratch, &{prefix}_params, &{prefix}_quant, &{prefix}_in_dims, "
-                       f"{ptr(x.index)}, &{prefix}_filter_dims, {prefix}_filter, {bias_name}, "
-                       f"&{prefix}_out_dims, {ptr(y.index)})")
-
-    return Layer(op, (x.index,), (y.index,), emit, arrays, decls, (fn,), macs=batches * units * depth)
+    params = StructRef(f"{prefix}_params", FcParams(input_offset=-x.zero_point, filter_offset=-w.zero_point,
+                                                    output_offset=y.zero_point, activation=act))
+    quant = StructRef(f"{prefix}_quant", FcRescaleParams(scale=Address(f"{prefix}_scale"), count=len(scales)))
+    in_dims = StructRef(f"{prefix}_in_dims", Dims(batches, 1, 1, depth))
+    filter_dims = StructRef(f"{prefix}_filter_dims", Dims(units, 1, 1, depth))
+    out_dims = StructRef(f"{prefix}_out_dims", Dims(batches, 1, 1, units))
+    call = kernel.call((CONTEXT, params, quant, in_dims, _in(x), filter_dims, ConstRef(f"{prefix}_filter", "const int8_t *"),
+                        bias, out_dims, _out(y)), size_args=(params, in_dims, filter_dims, out_dims))
+    return Layer(op, (x.index,), (y.index,), call, arrays, macs=batches * units * depth)
 
 
 # ---- elementwise ---------------------------------------------------------------
@@ -281,45 +284,40 @@ def _binary_inputs(graph, op):
     return a, b, y
 
 
-def _binary_layer(graph, op, prefix, fn, ptype, params):
+def _binary_layer(graph, op, prefix, values):
     a, b, y = _binary_inputs(graph, op)
-    decls = [f"static const {ptype} {prefix}_params = {params};",
-             f"static const ereid_dims {prefix}_in1_dims = {_dims_init(a.shape)};",
-             f"static const ereid_dims {prefix}_in2_dims = {_dims_init(b.shape)};",
-             f"static const ereid_dims {prefix}_out_dims = {_dims_init(y.shape)};"]
-
-    def emit(ptr):
-        return _status(f"{fn}(&{prefix}_params, &{prefix}_in1_dims, {ptr(a.index)}, &{prefix}_in2_dims, "
-                       f"{ptr(b.index)}, &{prefix}_out_dims, {ptr(y.index)})")
-
+    call = _kernel(op, a, y).call((StructRef(f"{prefix}_params", values), _dims(prefix, "in1", a.shape), _in(a),
+                                   _dims(prefix, "in2", b.shape), _in(b), _dims(prefix, "out", y.shape), _out(y)))
     # Element i of the output depends only on element i of a same-shape input: safe in place.
     inplace = next((i for i, t in enumerate((a, b)) if t.shape == y.shape and a.index != b.index), None)
-    return Layer(op, (a.index, b.index), (y.index,), emit, [], decls, (fn,), inplace_input=inplace)
+    return Layer(op, (a.index, b.index), (y.index,), call, inplace_input=inplace)
 
 
 @register_lowering("ADD")
 def lower_add(graph, op, prefix):
     a, b, y = _binary_inputs(graph, op)
     p = qm.add_params(a.scale, b.scale, y.scale)
-    act_min, act_max = _act_range(graph, op, y)
-    params = (f"{{{-a.zero_point}, {-b.zero_point}, {y.zero_point}, {p['left_shift']}, "
-              f"{{{p['input1_multiplier']}, {p['input1_shift']}}}, {{{p['input2_multiplier']}, {p['input2_shift']}}}, "
-              f"{{{p['output_multiplier']}, {p['output_shift']}}}, {{{act_min}, {act_max}}}}}")
-    return _binary_layer(graph, op, prefix, "ereid_add_s8", "ereid_add_params", params)
+    values = AddParams(input1_offset=-a.zero_point, input2_offset=-b.zero_point, output_offset=y.zero_point,
+                       left_shift=p["left_shift"],
+                       input1_quant=PerTensorQuant(p["input1_multiplier"], p["input1_shift"]),
+                       input2_quant=PerTensorQuant(p["input2_multiplier"], p["input2_shift"]),
+                       output_quant=PerTensorQuant(p["output_multiplier"], p["output_shift"]),
+                       activation=_act_range(graph, op, y))
+    return _binary_layer(graph, op, prefix, values)
 
 
 @register_lowering("MUL")
 def lower_mul(graph, op, prefix):
     a, b, y = _binary_inputs(graph, op)
     m, s = qm.mul_params(a.scale, b.scale, y.scale)
-    act_min, act_max = _act_range(graph, op, y)
-    params = (f"{{{-a.zero_point}, {-b.zero_point}, {y.zero_point}, {{{m}, {s}}}, {{{act_min}, {act_max}}}}}")
-    return _binary_layer(graph, op, prefix, "ereid_mul_s8", "ereid_mul_params", params)
+    values = MulParams(input1_offset=-a.zero_point, input2_offset=-b.zero_point, output_offset=y.zero_point,
+                       output_quant=PerTensorQuant(m, s), activation=_act_range(graph, op, y))
+    return _binary_layer(graph, op, prefix, values)
 
 
 # ---- pooling and reductions ----------------------------------------------------
 
-def _pool(graph, op, prefix, fn):
+def _pool(graph, op, prefix):
     x, y = _activation_io(graph, op)
     o = op.options
     k_h, k_w = int(o["filter_height"]), int(o["filter_width"])
@@ -333,28 +331,24 @@ def _pool(graph, op, prefix, fn):
         raise _fail(graph, op, "input and output quantization must be equal for int8 pooling")
     pad_h = qm.padding_before(in_h, k_h, s_h, 1, out_h)
     pad_w = qm.padding_before(in_w, k_w, s_w, 1, out_w)
-    act_min, act_max = _act_range(graph, op, y)
-    decls = [f"static const ereid_pool_params {prefix}_params = {{{{{s_h}, {s_w}}}, {{{pad_h}, {pad_w}}}, "
-             f"{{{act_min}, {act_max}}}}};",
-             f"static const ereid_dims {prefix}_in_dims = {_dims_init(x.shape)};",
-             f"static const ereid_dims {prefix}_filter_dims = {{1, {k_h}, {k_w}, 1}};",
-             f"static const ereid_dims {prefix}_out_dims = {_dims_init(y.shape)};"]
-
-    def emit(ptr):
-        return _status(f"{fn}(&ereid_no_scratch, &{prefix}_params, &{prefix}_in_dims, {ptr(x.index)}, "
-                       f"&{prefix}_filter_dims, &{prefix}_out_dims, {ptr(y.index)})")
-
-    return Layer(op, (x.index,), (y.index,), emit, [], decls, (fn,))
+    params = StructRef(f"{prefix}_params", PoolParams(stride=Tile(s_h, s_w), padding=Tile(pad_h, pad_w),
+                                                      activation=_act_range(graph, op, y)))
+    in_dims = _dims(prefix, "in", x.shape)
+    filter_dims = StructRef(f"{prefix}_filter_dims", Dims(1, k_h, k_w, 1))
+    out_dims = _dims(prefix, "out", y.shape)
+    call = _kernel(op, x, y).call((CONTEXT, params, in_dims, _in(x), filter_dims, out_dims, _out(y)),
+                                  size_args=(params, in_dims, filter_dims, out_dims))
+    return Layer(op, (x.index,), (y.index,), call)
 
 
 @register_lowering("MAX_POOL_2D")
 def lower_max_pool(graph, op, prefix):
-    return _pool(graph, op, prefix, "ereid_max_pool_s8")
+    return _pool(graph, op, prefix)
 
 
 @register_lowering("AVERAGE_POOL_2D")
 def lower_avg_pool(graph, op, prefix):
-    return _pool(graph, op, prefix, "ereid_avg_pool_s8")
+    return _pool(graph, op, prefix)
 
 
 @register_lowering("MEAN")
@@ -363,7 +357,6 @@ def lower_mean(graph, op, prefix):
     axis_t = _const(graph, op, 1, "axis")
     axes = [int(a) for a in axis_t.array().reshape(-1)]
     rank = len(x.shape)
-    keep_dims = bool(op.options.get("keep_dims", False))
     mask = 0
     for a in axes:
         if not -rank <= a < rank:
@@ -376,30 +369,14 @@ def lower_mean(graph, op, prefix):
         if mask & (1 << d):
             count *= n
     m, s = qm.mean_multiplier_with_count(x.scale, y.scale, count)
-    mode_name = "EREID_MEAN_REQUANT"
-    scale = float(np.float32(x.scale) / np.float32(y.scale))
+    scale = float(np.float32(x.scale) / np.float32(y.scale))   # unused by EREID_MEAN_REQUANT
     reduced = [1 if mask & (1 << d) else n for d, n in enumerate(dims4(x.shape))]
-    decls = [f"static const ereid_mean_params {prefix}_params = {{{mode_name}, {mask}, {x.zero_point}, "
-             f"{y.zero_point}, {{{m}, {s}}}, {_c_float(scale)}}};",
-             f"static const ereid_dims {prefix}_in_dims = {_dims_init(x.shape)};",
-             f"static const ereid_dims {prefix}_out_dims = {_dims_init(reduced)};"]
-
-    def emit(ptr):
-        return _status(f"ereid_mean_s8(&{prefix}_params, &{prefix}_in_dims, {ptr(x.index)}, "
-                       f"&{prefix}_out_dims, {ptr(y.index)})")
-
-    return Layer(op, (x.index,), (y.index,), emit, [], decls, ("ereid_mean_s8",))
-
-
-def _c_float(value: float) -> str:
-    """A C float literal that parses back to the same float32 (9 significant digits suffice)."""
-    f = float(np.float32(value))
-    if math.isinf(f) or math.isnan(f):
-        raise ValueError(f"non-finite float {value}")
-    text = f"{f:.9g}"
-    if "e" not in text and "." not in text:
-        text += ".0"
-    return text + "f"
+    params = StructRef(f"{prefix}_params", MeanParams(mode=MEAN_REQUANT, axis_mask=mask, input_zero_point=x.zero_point,
+                                                      output_zero_point=y.zero_point, quant=PerTensorQuant(m, s),
+                                                      scale=scale))
+    call = _kernel(op, x, y).call((params, _dims(prefix, "in", x.shape), _in(x),
+                                   StructRef(f"{prefix}_out_dims", Dims(*reduced)), _out(y)))
+    return Layer(op, (x.index,), (y.index,), call)
 
 
 # ---- data movement -------------------------------------------------------------
@@ -408,11 +385,9 @@ def _lower_alias(graph, op, prefix):
     x, y = _activation_io(graph, op)
     if x.nbytes != y.nbytes:
         raise _fail(graph, op, f"input has {x.nbytes} bytes, output {y.nbytes}")
-
-    def emit(ptr):  # used only when the planner cannot alias (output is the graph output)
-        return _status(f"ereid_reshape_s8({ptr(x.index)}, {ptr(y.index)}, {y.nbytes})")
-
-    return Layer(op, (x.index,), (y.index,), emit, [], [], ("ereid_reshape_s8",), alias=True)
+    # The call runs only when the planner cannot alias (output is the graph output).
+    call = _kernel(op, x, y).call((_in(x), _out(y), Scalar(y.nbytes)))
+    return Layer(op, (x.index,), (y.index,), call, alias=True)
 
 
 for _kind in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
@@ -431,17 +406,10 @@ def lower_pad(graph, op, prefix):
         pad_value = int(_const(graph, op, 2, "constant_values").array().reshape(-1)[0])
     else:
         pad_value = y.zero_point
-    before = ", ".join(str(p[0]) for p in pads)
-    after = ", ".join(str(p[1]) for p in pads)
-    decls = [f"static const ereid_pad_params {prefix}_params = {{{{{before}}}, {{{after}}}, {pad_value}}};",
-             f"static const ereid_dims {prefix}_in_dims = {_dims_init(x.shape)};",
-             f"static const ereid_dims {prefix}_out_dims = {_dims_init(y.shape)};"]
-
-    def emit(ptr):
-        return _status(f"ereid_pad_s8(&{prefix}_params, &{prefix}_in_dims, {ptr(x.index)}, "
-                       f"&{prefix}_out_dims, {ptr(y.index)})")
-
-    return Layer(op, (x.index,), (y.index,), emit, [], decls, ("ereid_pad_s8",))
+    values = PadParams(before=Dims(*(p[0] for p in pads)), after=Dims(*(p[1] for p in pads)), pad_value=pad_value)
+    call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", values), _dims(prefix, "in", x.shape), _in(x),
+                                   _dims(prefix, "out", y.shape), _out(y)))
+    return Layer(op, (x.index,), (y.index,), call)
 
 
 @register_lowering("CONCATENATION")
@@ -457,33 +425,22 @@ def lower_concatenation(graph, op, prefix):
             raise _fail(graph, op, f"input tensor {t.index} quantization differs from the output's")
     rank = len(y.shape)
     axis = int(op.options.get("axis", 0)) % rank + 4 - rank
-    dims = ", ".join(_dims_init(t.shape) for t in xs)
-    decls = [f"static const ereid_dims {prefix}_in_dims[{len(xs)}] = {{{dims}}};",
-             f"static const ereid_dims {prefix}_out_dims = {_dims_init(y.shape)};"]
-
-    def emit(ptr):
-        ptrs = ", ".join(ptr(t.index) for t in xs)
-        return [f"{{ const int8_t *const {prefix}_inputs[{len(xs)}] = {{{ptrs}}};",
-                f"  status = ereid_concatenation_s8({prefix}_inputs, {prefix}_in_dims, {len(xs)}, {axis}, "
-                f"&{prefix}_out_dims, {ptr(y.index)}); }}"]
-
-    return Layer(op, tuple(t.index for t in xs), (y.index,), emit, [], decls, ("ereid_concatenation_s8",))
+    call = _kernel(op, xs[0], y).call((
+        TensorList(f"{prefix}_inputs", tuple(t.index for t in xs)),
+        StructArrayRef(f"{prefix}_in_dims", tuple(Dims.of(t.shape) for t in xs)),
+        Scalar(len(xs)), Scalar(axis), _dims(prefix, "out", y.shape), _out(y)))
+    return Layer(op, tuple(t.index for t in xs), (y.index,), call)
 
 
 @register_lowering("RESIZE_NEAREST_NEIGHBOR")
 def lower_resize_nearest(graph, op, prefix):
     x, y = _activation_io(graph, op)
     o = op.options
-    decls = [f"static const ereid_resize_params {prefix}_params = {{{int(bool(o.get('align_corners')))}, "
-             f"{int(bool(o.get('half_pixel_centers')))}}};",
-             f"static const ereid_dims {prefix}_in_dims = {_dims_init(x.shape)};",
-             f"static const ereid_dims {prefix}_out_dims = {_dims_init(y.shape)};"]
-
-    def emit(ptr):
-        return _status(f"ereid_resize_nearest_s8(&{prefix}_params, &{prefix}_in_dims, {ptr(x.index)}, "
-                       f"&{prefix}_out_dims, {ptr(y.index)})")
-
-    return Layer(op, (x.index,), (y.index,), emit, [], decls, ("ereid_resize_nearest_s8",))
+    values = ResizeParams(align_corners=int(bool(o.get("align_corners"))),
+                          half_pixel_centers=int(bool(o.get("half_pixel_centers"))))
+    call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", values), _dims(prefix, "in", x.shape), _in(x),
+                                   _dims(prefix, "out", y.shape), _out(y)))
+    return Layer(op, (x.index,), (y.index,), call)
 
 
 # ---- normalisation -------------------------------------------------------------
@@ -501,12 +458,9 @@ def lower_softmax(graph, op, prefix):
     diff_min = -math.floor(1.0 * ((1 << 5) - 1) * (1 << 26) / (1 << shift))
     depth = x.shape[-1]
     rows = x.num_elements // depth
-    decls = [f"static const ereid_softmax_params {prefix}_params = {{{mult}, {shift}, {diff_min}}};"]
-
-    def emit(ptr):
-        return _status(f"ereid_softmax_s8(&{prefix}_params, {rows}, {depth}, {ptr(x.index)}, {ptr(y.index)})")
-
-    return Layer(op, (x.index,), (y.index,), emit, [], decls, ("ereid_softmax_s8",))
+    values = SoftmaxParams(input_multiplier=mult, input_left_shift=shift, diff_min=diff_min)
+    call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", values), Scalar(rows), Scalar(depth), _in(x), _out(y)))
+    return Layer(op, (x.index,), (y.index,), call)
 
 
 @register_lowering("L2_NORMALIZATION")
@@ -517,13 +471,9 @@ def lower_l2norm(graph, op, prefix):
                     f"got {y.scale} and {y.zero_point}")
     depth = x.shape[-1]
     rows = x.num_elements // depth
-    decls = [f"static const ereid_l2norm_params {prefix}_params = {{{x.zero_point}}};"]
-
-    def emit(ptr):
-        return _status(f"ereid_l2_normalization_s8(&{prefix}_params, {rows}, {depth}, {ptr(x.index)}, "
-                       f"{ptr(y.index)})")
-
-    return Layer(op, (x.index,), (y.index,), emit, [], decls, ("ereid_l2_normalization_s8",))
+    call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", L2NormParams(input_zero_point=x.zero_point)),
+                                   Scalar(rows), Scalar(depth), _in(x), _out(y)))
+    return Layer(op, (x.index,), (y.index,), call)
 
 
 # ---- graph edges -----------------------------------------------------------------
@@ -533,23 +483,17 @@ def lower_quantize(graph, op, prefix):
     x, y = _activation_io(graph, op)
     if x.dtype != "float32":
         raise _fail(graph, op, f"only float32 -> int8 QUANTIZE is supported, input is {x.dtype}")
-    decls = [f"static const ereid_affine_quant_params {prefix}_params = {{{_c_float(y.scale)}, {y.zero_point}}};"]
-
-    def emit(ptr):
-        return _status(f"ereid_quantize_f32_s8(&{prefix}_params, {y.num_elements}, "
-                       f"(const float *){ptr(x.index)}, {ptr(y.index)})")
-
+    values = AffineQuantParams(scale=y.scale, zero_point=y.zero_point)
+    call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", values), Scalar(y.num_elements),
+                                   TensorRef(x.index, "const float *"), _out(y)))
     # Writing byte i after reading float i never clobbers a float not yet read.
-    return Layer(op, (x.index,), (y.index,), emit, [], decls, ("ereid_quantize_f32_s8",), inplace_input=0)
+    return Layer(op, (x.index,), (y.index,), call, inplace_input=0)
 
 
 @register_lowering("DEQUANTIZE")
 def lower_dequantize(graph, op, prefix):
     x, y = _activation_io(graph, op)
-    decls = [f"static const ereid_affine_quant_params {prefix}_params = {{{_c_float(x.scale)}, {x.zero_point}}};"]
-
-    def emit(ptr):
-        return _status(f"ereid_dequantize_s8_f32(&{prefix}_params, {x.num_elements}, {ptr(x.index)}, "
-                       f"(float *){ptr(y.index)})")
-
-    return Layer(op, (x.index,), (y.index,), emit, [], decls, ("ereid_dequantize_s8_f32",))
+    values = AffineQuantParams(scale=x.scale, zero_point=x.zero_point)
+    call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", values), Scalar(x.num_elements), _in(x),
+                                   TensorRef(y.index, "float *")))
+    return Layer(op, (x.index,), (y.index,), call)

@@ -3,16 +3,18 @@
 Schedule = graph order. The graph input and output live in the caller's buffers (the
 `input`/`output` pointers of ereid_model_invoke), every other activation in the arena.
 Tensors that share bytes form one storage group: a RESHAPE output aliases its input; an
-element-wise op may write over an input whose last use it is. Groups are placed largest
-first, each into the best-fitting gap (smallest gap that holds it) among the groups whose
-lifetimes overlap its own; offsets are 16-byte aligned.
+element-wise op may write over an input whose last use it is. A layer whose kernel asked
+for scratch (Layer.scratch_bytes, from the kernel's get_buffer_size rule) gets a group of
+its own alive during that layer only: codegen passes it in the kernel's ereid_context.
+Groups are placed largest first, each into the best-fitting gap (smallest gap that holds
+it) among the groups whose lifetimes overlap its own; offsets are 16-byte aligned.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from edgereid.tflite.ir import Graph
-from edgereid.firmware.lowering import Layer
+from edgereid.firmware.lowering import Layer, lower_graph
 
 ALIGN = 16
 EXTERNAL_INPUT = "input"
@@ -117,8 +119,6 @@ def _lifetimes(graph: Graph, layers: list[Layer]) -> dict[int, list[int]]:
 def plan(graph: Graph, layers: list[Layer] | None = None) -> Schedule:
     """Place every activation; `layers` defaults to lower_graph(graph)."""
     if layers is None:
-        from edgereid.firmware.lowering import lower_graph
-
         layers = lower_graph(graph)
     life = _lifetimes(graph, layers)
     uf = _UnionFind()

@@ -9,16 +9,12 @@ import subprocess
 from pathlib import Path
 
 from edgereid.errors import FirmwareError
+from edgereid.firmware import toolchain as tc
+from edgereid.resources import firmware_dir
 
-REPO = Path(__file__).resolve().parent.parent.parent
-RUNTIME_DIR = REPO / "firmware" / "runtime"
-HIL_DIR = REPO / "firmware" / "hil"
-
-# Warnings are errors; each function and object in its own section so the
-# linker drops what the image does not call.
-BASE_CFLAGS = ["-std=c99", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
-               "-ffunction-sections", "-fdata-sections"]
-BASE_LDFLAGS = ["-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections"]
+# The shipped C sources (a checkout's firmware/, or the installed package data).
+RUNTIME_DIR = firmware_dir() / "runtime"
+HIL_DIR = firmware_dir() / "hil"
 
 
 def board_sources(board) -> tuple[list[Path], list[Path]]:
@@ -29,28 +25,38 @@ def board_sources(board) -> tuple[list[Path], list[Path]]:
     return [startup, RUNTIME_DIR / "ereid_board.c"], [startup.parent, RUNTIME_DIR]
 
 
+def image_include_dirs(board, model_dir: Path, hil: bool = True) -> list[Path]:
+    """The include folders of a generated project (toolchain.include_dirs, same order), where
+    they are here: the model folder, then the shipped firmware/ and board folders."""
+    fw = firmware_dir()
+    startup = board.resolve(board.toolchain.startup)
+    where = {tc.MODEL_DIR: Path(model_dir), tc.INCLUDE_DIR: fw / "include", tc.BOARD_DIR: startup.parent,
+             tc.RUNTIME_DIR: RUNTIME_DIR, tc.HIL_DIR: HIL_DIR}
+    names = tc.include_dirs(tc.kernel_header_dirs(fw / "kernels"), True, (RUNTIME_DIR / "ereid_startup.h").exists(),
+                            hil)
+    return [where.get(name, fw / name) for name in names]
+
+
 def compile_image(board, sources, include_dirs, out_elf, defines=(), extra_cflags=()) -> Path:
-    """Compile and link `sources` with the board runtime into `out_elf`."""
+    """Compile and link `sources` with the board runtime into `out_elf`, with the toolchain
+    description the generated Makefile uses (edgereid.firmware.toolchain); `include_dirs`
+    come before the board runtime's."""
     if not board.is_mcu:
         raise FirmwareError(f"board {board.name} ({board.core}) is not a Cortex-M board: no bare-metal image")
-    cc = shutil.which(board.toolchain.cc)
-    if cc is None:
-        raise FirmwareError(f"{board.toolchain.cc} not found: install gcc-arm-none-eabi and libnewlib-arm-none-eabi")
+    chain = tc.Toolchain.of(board)
+    if shutil.which(chain.cc) is None:
+        raise FirmwareError(f"{chain.cc} not found: install gcc-arm-none-eabi and libnewlib-arm-none-eabi")
     ldscript = board.resolve(board.toolchain.ldscript)
     if ldscript is None or not ldscript.is_file():
         raise FirmwareError(f"board {board.name}: toolchain.ldscript {board.toolchain.ldscript} does not exist")
     runtime_sources, runtime_includes = board_sources(board)
     out_elf = Path(out_elf)
     out_elf.parent.mkdir(parents=True, exist_ok=True)
-    stack = board.memory.stack_bytes or 16384
-    cmd = [cc, *board.toolchain.cflags, *BASE_CFLAGS, *extra_cflags]
-    cmd += [f"-D{d}" for d in defines]
-    cmd += [f"-I{p}" for p in [*runtime_includes, *map(Path, include_dirs)]]
-    cmd += [str(s) for s in [*runtime_sources, *map(Path, sources)]]
-    cmd += [f"-T{ldscript}", *BASE_LDFLAGS, f"-Wl,--defsym=__stack_size={stack}",
-            f"-Wl,-Map={out_elf.with_suffix('.map')}", "-o", str(out_elf)]
+    includes = list(dict.fromkeys([*map(Path, include_dirs), *runtime_includes]))
     tmp = out_elf.with_name(f".{out_elf.name}.tmp")
-    cmd[-1] = str(tmp)
+    cmd = chain.build_command([*runtime_sources, *map(Path, sources)], tmp, includes, list(defines), ldscript,
+                              extra_cflags=list(extra_cflags),
+                              extra_ldflags=[f"-Wl,-Map={out_elf.with_suffix('.map')}"])
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
@@ -59,12 +65,12 @@ def compile_image(board, sources, include_dirs, out_elf, defines=(), extra_cflag
     return out_elf
 
 
-def build_hil_image(board, model_dir, out_elf, extra_sources=(), layer_hook=True) -> Path:
+def build_hil_image(board, model_dir, out_elf, extra_sources=(), layer_hook=True, dsp=True) -> Path:
     """HIL firmware (firmware/hil) + every .c in `model_dir` (which holds model.h)."""
     model_dir = Path(model_dir)
     if not (model_dir / "model.h").is_file():
         raise FirmwareError(f"{model_dir} has no model.h: expected a generated model project")
     sources = [HIL_DIR / "hil_main.c", HIL_DIR / "hil_protocol.c",
                *sorted(model_dir.glob("*.c")), *map(Path, extra_sources)]
-    defines = ["EREID_LAYER_HOOK"] if layer_hook else []
-    return compile_image(board, sources, [HIL_DIR, model_dir], out_elf, defines=defines)
+    return compile_image(board, sources, image_include_dirs(board, model_dir), out_elf,
+                         defines=tc.defines(hil=layer_hook, dsp=dsp))

@@ -1,6 +1,7 @@
 """Hardware-in-the-loop run: build the HIL image for a model, feed it seeded random
-inputs over the board's UART, compare every output byte with LiteRT's reference
-kernels (BUILTIN_REF), and collect instruction/cycle counts per inference and layer.
+inputs over the board's UART, compare every output byte with the reference run
+(LiteRT's BUILTIN_REF kernels, or Larq Compute Engine's for Lce* ops), and collect
+instruction/cycle counts per inference and layer.
 """
 import json
 import statistics
@@ -11,11 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from edgereid.atomic import write_text
-from edgereid.errors import HilError
+from edgereid.errors import HilError, TFLiteError
+from edgereid.firmware.planner import packed_input_offsets
 from edgereid.hil import protocol as P
 from edgereid.hil.transports import HilClient, QemuTransport, SerialTransport
+from edgereid.tflite import reference_runner, seeded_inputs
 
 MAX_MISMATCHES_KEPT = 1000
+_REFERENCE_DESCRIPTIONS = {"LiteRT BUILTIN_REF": "ai_edge_litert Interpreter, OpResolverType.BUILTIN_REF"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class HilResult:
     image: str
     core: str = ""
     notes: list = field(default_factory=list)
+    reference: str = "LiteRT BUILTIN_REF"   # the runner the outputs were compared with (Reference.name)
 
     @property
     def passed(self) -> bool:
@@ -67,8 +72,8 @@ class HilResult:
                      f"{self.mismatched_inferences} with mismatches, {self.mismatched_bytes} bytes differ"
                      + (f", {self.resends} frames resent" if self.resends else ""))
         lines.extend(self.notes)
-        lines.append("PASS: output equals LiteRT BUILTIN_REF byte for byte" if self.passed
-                     else "FAIL: output differs from LiteRT BUILTIN_REF")
+        lines.append(f"PASS: output equals {self.reference} byte for byte" if self.passed
+                     else f"FAIL: output differs from {self.reference}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -78,14 +83,14 @@ class HilResult:
                 "mismatched_bytes": self.mismatched_bytes, "mismatched_inferences": self.mismatched_inferences,
                 "mismatches": [m.__dict__ for m in self.mismatches[:100]],
                 "output_bytes": self.output_bytes, "resends": self.resends, "image": self.image,
-                "reference": "ai_edge_litert Interpreter, OpResolverType.BUILTIN_REF"}
+                "reference": _REFERENCE_DESCRIPTIONS.get(self.reference, self.reference)}
 
     def to_markdown(self) -> str:
         s = self.count_stats()
         out = [f"# HIL report: {Path(self.model).name} on {self.board}", "",
                f"- target: {self.target} ({self.core})",
                f"- inferences: {self.n} (seed {self.seed}), result: {'PASS' if self.passed else 'FAIL'} "
-               f"({self.mismatched_bytes} of {self.n * self.output_bytes} output bytes differ from LiteRT BUILTIN_REF)"]
+               f"({self.mismatched_bytes} of {self.n * self.output_bytes} output bytes differ from {self.reference})"]
         if s:
             out.append(f"- {self.unit} per inference: median {s['median']:,.0f}, min {s['min']:,.0f}, "
                        f"max {s['max']:,.0f}")
@@ -109,35 +114,22 @@ class HilResult:
 # ---- reference ----------------------------------------------------------------
 
 class Reference:
-    """LiteRT with its reference kernels: the byte-exact target of the firmware."""
+    """The byte-exact target of the firmware for one model: LiteRT's reference kernels, or
+    Larq Compute Engine's interpreter for models with Lce* ops (edgereid.tflite.reference_runner)."""
 
     def __init__(self, model_path):
         try:
-            from ai_edge_litert.interpreter import Interpreter, OpResolverType
-        except ImportError as exc:  # board-side environments may only have tflite-runtime
-            try:
-                from tflite_runtime.interpreter import Interpreter, OpResolverType
-            except ImportError:
-                raise HilError("ai-edge-litert (or tflite-runtime) is needed for the reference outputs") from exc
-        try:
-            self.interp = Interpreter(model_path=str(model_path),
-                                      experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-            self.interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise HilError(f"LiteRT cannot load {model_path}: {exc}") from None
-        inputs, outputs = self.interp.get_input_details(), self.interp.get_output_details()
-        if not inputs or len(outputs) != 1:
+            self.runner = reference_runner(model_path)
+        except TFLiteError as exc:
+            raise HilError(str(exc)) from None
+        self.name = self.runner.name
+        self.inputs, outputs = self.runner.inputs, self.runner.outputs
+        if not self.inputs or len(outputs) != 1:
             raise HilError(f"{model_path}: HIL runs models with one output (inputs packed into one buffer), "
-                           f"found {len(inputs)} inputs and {len(outputs)} outputs")
-        self.inputs, self.input, self.output = inputs, inputs[0], outputs[0]
+                           f"found {len(self.inputs)} inputs and {len(outputs)} outputs")
+        self.input, self.output = self.inputs[0], outputs[0]
         # Several inputs travel as one buffer, laid out as the firmware reads it.
-        from edgereid.firmware.planner import packed_input_offsets
-
-        self.input_offsets, self._packed_bytes = packed_input_offsets([self._nbytes(d) for d in inputs])
-
-    @staticmethod
-    def _nbytes(detail) -> int:
-        return int(np.prod(detail["shape"])) * np.dtype(detail["dtype"]).itemsize
+        self.input_offsets, self._packed_bytes = packed_input_offsets([spec.nbytes for spec in self.inputs])
 
     @property
     def input_bytes(self) -> int:
@@ -145,43 +137,36 @@ class Reference:
 
     @property
     def output_bytes(self) -> int:
-        return self._nbytes(self.output)
+        return self.output.nbytes
 
     def random_inputs(self, n: int, seed: int) -> list[np.ndarray]:
-        """n inputs: arrays of the input's dtype and shape, or with several inputs, the
-        packed buffers (uint8) the firmware takes."""
-        rng = np.random.default_rng(seed)
-
-        def one(detail):
-            dtype, shape = np.dtype(detail["dtype"]), tuple(detail["shape"])
-            if dtype.kind in "iu":
-                info = np.iinfo(dtype)
-                return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
-            return rng.standard_normal(shape).astype(dtype)
-
+        """n inputs from edgereid.tflite.seeded_inputs: arrays of the input's dtype and shape,
+        or with several inputs, the packed buffers (uint8) the firmware takes."""
+        sets = seeded_inputs(self.inputs, n, seed)
         if len(self.inputs) == 1:
-            return [one(self.input) for _ in range(n)]
+            return [arrays[0] for arrays in sets]
         packed = []
-        for _ in range(n):
+        for arrays in sets:
             buf = np.zeros(self._packed_bytes, np.uint8)
-            for detail, offset in zip(self.inputs, self.input_offsets):
-                raw = np.frombuffer(one(detail).tobytes(), np.uint8)
+            for x, offset in zip(arrays, self.input_offsets):
+                raw = np.frombuffer(x.tobytes(), np.uint8)
                 buf[offset:offset + raw.size] = raw
             packed.append(buf)
         return packed
 
     def run(self, x: np.ndarray) -> bytes:
         if len(self.inputs) == 1:
-            self.interp.set_tensor(self.input["index"], x)
+            arrays = [x]
         else:
             raw = np.ascontiguousarray(x).view(np.uint8).reshape(-1)
             if raw.size != self._packed_bytes:
                 raise HilError(f"packed input has {raw.size} bytes, the model takes {self._packed_bytes}")
-            for detail, offset in zip(self.inputs, self.input_offsets):
-                part = raw[offset:offset + self._nbytes(detail)]
-                self.interp.set_tensor(detail["index"], part.view(detail["dtype"]).reshape(detail["shape"]))
-        self.interp.invoke()
-        return self.interp.get_tensor(self.output["index"]).tobytes()
+            arrays = [raw[offset:offset + spec.nbytes].view(spec.dtype).reshape(spec.shape)
+                      for spec, offset in zip(self.inputs, self.input_offsets)]
+        try:
+            return self.runner.run(arrays)[0].tobytes()
+        except TFLiteError as exc:
+            raise HilError(str(exc)) from None
 
 
 # ---- image ---------------------------------------------------------------------
@@ -286,14 +271,14 @@ def run_image(image, board, reference: Reference, inputs, *, port=None, timeout=
                          seed=seed, unit=unit, counts=counts, per_layer=per_layer, mismatches=mismatches,
                          mismatched_bytes=mismatched_bytes, mismatched_inferences=mismatched_inferences,
                          output_bytes=info.output_bytes, resends=client.resends, image=str(image or ""),
-                         core=info.core)
+                         core=info.core, reference=getattr(reference, "name", "LiteRT BUILTIN_REF"))
 
 
 def run_hil(model_path, board, n: int = 64, port: str | None = None, seed: int = 0, report=None,
             out_dir=None, timeout: float = 120.0, retries: int = 3, dsp: bool = True,
             object_cache=None) -> HilResult:
     """Build the HIL image of `model_path` for `board`, run `n` seeded random inputs on
-    it (QEMU, or the real board on serial `port`), compare with LiteRT BUILTIN_REF.
+    it (QEMU, or the real board on serial `port`), compare with the reference run (Reference).
     dsp=False builds the kernels' portable loops (for DSP vs portable comparisons);
     object_cache: a folder of model-independent objects shared across builds."""
     from edgereid.boards import load_board

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from edgereid.errors import LatencyError
-from edgereid.latency.runtime import REPO, runtime_of
+from edgereid.errors import LatencyError, TFLiteError
+from edgereid.latency.runtime import runtime_of
 from edgereid.latency.table import host_description
-
-BOARD_SCRIPT = REPO / "tools" / "board_profile.py"
+from edgereid.resources import board_probe_script
+from edgereid.tflite import LiteRTRunner, seeded_inputs
 
 
 class HilMismatchWarning(UserWarning):
@@ -73,28 +73,19 @@ class LocalBackend(Backend):
     """This machine, LiteRT interpreter with one thread (the `host` board)."""
 
     def measure(self, paths, repeats, warmup):
-        from ai_edge_litert.interpreter import Interpreter
-        import numpy as np
-
         for path in paths:
-            try:
-                interp = Interpreter(model_path=str(path), num_threads=1)
-                interp.allocate_tensors()
-            except (ValueError, RuntimeError) as exc:
-                raise LatencyError(f"LiteRT cannot load {path}: {exc}") from None
-            rng = np.random.default_rng(0)
-            for d in interp.get_input_details():
-                info = np.iinfo(d["dtype"]) if np.dtype(d["dtype"]).kind in "iu" else None
-                x = (rng.integers(info.min, info.max, size=d["shape"], dtype=d["dtype"], endpoint=True) if info
-                     else rng.standard_normal(d["shape"]).astype(d["dtype"]))
-                interp.set_tensor(d["index"], x)
+            try:   # LiteRT's default (optimized) kernels, one thread: what the host table times
+                runner = LiteRTRunner(path, reference_kernels=False, num_threads=1)
+                runner.set_inputs(seeded_inputs(runner.inputs, 1, 0)[0])
+            except TFLiteError as exc:
+                raise LatencyError(str(exc)) from None
             for _ in range(warmup):
-                interp.invoke()
+                runner.invoke()
             samples = []
             clock = time.perf_counter
             for _ in range(repeats):
                 t0 = clock()
-                interp.invoke()
+                runner.invoke()
                 samples.append(clock() - t0)
             yield Path(path), samples
 
@@ -282,7 +273,7 @@ class SshBackend(Backend):
             reason = (proc.stderr.strip().splitlines() or ["no message"])[-1]
             raise LatencyError(f"cannot reach board {self.board.name} at {self.target.where} over ssh: {reason}")
         self.remote_dir = proc.stdout.strip()
-        self._scp([BOARD_SCRIPT])
+        self._scp([board_probe_script()])
         probe = self._run_script([], 0, 0)
         header = next(probe)
         probe.close()
@@ -296,7 +287,7 @@ class SshBackend(Backend):
             self.remote_dir = None
 
     def _run_script(self, names: list[str], repeats: int, warmup: int):
-        script = f"{self.remote_dir}/{BOARD_SCRIPT.name}"
+        script = f"{self.remote_dir}/{board_probe_script().name}"
         remote = " ".join([shlex.quote(self.target.python), shlex.quote(script), "--repeats", str(repeats),
                            "--warmup", str(warmup), "--threads", "1",
                            *(shlex.quote(f"{self.remote_dir}/{n}") for n in names)])

@@ -1,64 +1,40 @@
-"""int8 .tflite files made straight from fused kernels, with the firmware's flatbuffer builder.
+"""int8 .tflite files made straight from fused kernels, with edgereid.tflite.builder.
 
-- `spec_of(fused, input_shape, seed)`: a whole network (search_space.to_tflite uses it);
-- `micro_model(kernel)`: one kernel alone, what a profile times;
-- `overhead_chain(n)`: n tiny ADDs, whose cost grows by one per-layer overhead per op
+- `spec_of(fused, input_shape, seed)`: a whole network;
+- `micro_model_spec(kernel)`: one kernel alone, what a profile times;
+- `overhead_chain_spec(n)`: n tiny ADDs, whose cost grows by one per-layer overhead per op
   and whose intercept is the fixed per-inference overhead.
-Weights are random: latency does not depend on their values.
+The op specs come from the op registry (edgereid.ops); weights are random: latency does
+not depend on their values.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from edgereid.atomic import write_bytes
-from edgereid.errors import LatencyError
-from edgereid.latency.fusion import FusedLayer
-from edgereid.latency.kernels import Kernel
+from edgereid.errors import LatencyError, ModelError
+from edgereid.ops import INPUT_SCALE, FusedLayer, Kernel, model_spec
+from edgereid.ops import micro_model_spec as _micro_model_spec
+from edgereid.tflite.builder import build_model
 
-INPUT_SCALE = 1.0 / 64.0
 OVERHEAD_CHANNELS = 8
 
-
-def _op_spec(f: FusedLayer) -> dict:
-    k = f.kernel
-    if k.precision != "int8":
-        raise LatencyError(f"{f.name}: {k.precision} kernels cannot be built as TFLite with the int8 builder "
-                           f"({k.key()})")
-    spec = {"name": f.name, "inputs": list(f.inputs)}
-    if k.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        spec.update(op=k.op, kernel=[k.kernel_h, k.kernel_w], stride=[k.stride_h, k.stride_w], padding=k.padding,
-                    activation=k.act)
-        if k.op == "CONV_2D":
-            if k.groups != 1:
-                raise LatencyError(f"{f.name}: grouped CONV_2D (groups {k.groups}) has no TFLite builtin")
-            spec["filters"] = k.out_c
-    elif k.op == "FULLY_CONNECTED":
-        spec.update(op=k.op, units=k.out_c, activation=k.act)
-    elif k.op == "ADD":
-        spec.update(op=k.op, activation=k.act)
-    elif k.op == "MEAN":
-        spec.update(op=k.op, axis=[1, 2], keep_dims=True)
-    else:
-        raise LatencyError(f"{f.name}: no builder for kernel {k.key()}")
-    return spec
+__all__ = ["INPUT_SCALE", "OVERHEAD_CHANNELS", "spec_of", "micro_model_spec", "overhead_chain_spec", "write_model"]
 
 
 def spec_of(fused: list[FusedLayer], input_shape, seed: int = 0, name: str = "model") -> dict:
-    """The tflite_builder spec of a fused network whose input tensor is called 'input'."""
-    h, w, c = input_shape
-    return {"name": name, "seed": int(seed),
-            "inputs": [{"name": "input", "shape": [1, h, w, c], "scale": INPUT_SCALE, "zero_point": 0}],
-            "ops": [_op_spec(f) for f in fused]}
+    """The builder spec of a fused network whose input tensor is called 'input'."""
+    try:
+        return model_spec(fused, input_shape, seed, name)
+    except ModelError as exc:   # a kernel the builder cannot write: a profile/latency problem here
+        raise LatencyError(str(exc)) from None
 
 
 def micro_model_spec(kernel: Kernel, seed: int = 0) -> dict:
-    if kernel.op == "FULLY_CONNECTED":
-        shape, inputs = (1, 1, kernel.in_c), ("input",)
-    else:
-        shape, inputs = (kernel.in_h, kernel.in_w, kernel.in_c), ("input",)
-    if kernel.op == "ADD":
-        inputs = ("input", "input")   # one graph input; the kernel reads two full tensors all the same
-    return spec_of([FusedLayer("k", ("k",), kernel, inputs)], shape, seed, name=kernel.key())
+    try:
+        return _micro_model_spec(kernel, seed)
+    except ModelError as exc:
+        raise LatencyError(str(exc)) from None
 
 
 def overhead_chain_spec(n: int) -> dict:
@@ -71,6 +47,4 @@ def overhead_chain_spec(n: int) -> dict:
 
 
 def write_model(spec: dict, path) -> Path:
-    from edgereid.tflite.builder import build_model
-
     return write_bytes(path, build_model(spec))

@@ -14,7 +14,10 @@ import numpy as np
 from edgereid.errors import LatencyError
 from edgereid.latency.fusion import FusedLayer, architecture_kernels, rules_for_board
 from edgereid.latency.kernels import Kernel
+from edgereid.latency.runtime import runtime_of
 from edgereid.latency.table import LatencyTable, load_table
+from edgereid.latency.tflite_ops import read_kernels
+from edgereid.search_space.architecture import Architecture, load_architecture
 
 FEATURES = ("const", "macs", "input_bytes", "output_bytes", "weight_bytes")
 
@@ -103,9 +106,6 @@ def predict_kernels(fused: list[FusedLayer], table: LatencyTable) -> Prediction:
 
 def model_kernels(model, board) -> list[FusedLayer]:
     """Kernels of an Architecture, an architecture JSON file or a .tflite file."""
-    from edgereid.latency.tflite_ops import read_kernels
-    from edgereid.search_space.architecture import Architecture, load_architecture
-
     if isinstance(model, Architecture):
         return architecture_kernels(model, rules_for_board(board))
     path = Path(model)
@@ -116,8 +116,6 @@ def model_kernels(model, board) -> list[FusedLayer]:
 
 def predict(model, board, table: LatencyTable | None = None) -> Prediction:
     """Predicted latency of `model` (Architecture, .json or .tflite) on `board` (a Board)."""
-    from edgereid.latency.runtime import runtime_of
-
     if table is None:
         table = load_table(board)
         table.check_runtime(runtime_of(board), rules_for_board(board).id)

@@ -23,7 +23,7 @@ from edgereid.latency.kernels import Kernel
 from edgereid.latency.micromodels import micro_model_spec, overhead_chain_spec, write_model
 from edgereid.latency.space_kernels import space_kernels
 from edgereid.latency.stats import summarize
-from edgereid.latency.table import Entry, LatencyTable, LatencyTableWarning, measured_provenance, table_path
+from edgereid.latency.table import Entry, LatencyTable, LatencyTableWarning, measured_provenance
 from edgereid.search_space.space import load_space
 
 OVERHEAD_CHAIN = (1, 2, 3, 4)
@@ -82,6 +82,17 @@ def _measure_overhead(backend: Backend, tmp: Path, repeats: int, warmup: int) ->
     return per_inference, per_layer
 
 
+DEFAULT_OUT = Path("out") / "luts"    # relative to the working directory
+
+
+def default_table_out(board) -> Path:
+    """Where `profile` writes when not told: out/luts/<board>.json under the working directory.
+
+    The shipped tables (the board YAML's latency_table) are read, never written by default:
+    pass `out=board's table path` (CLI: `--out boards/luts/<board>.json`) to refresh one."""
+    return DEFAULT_OUT / f"{board.name}.json"
+
+
 def profile(board, transport: str | None = None, space: str | None = None, repeats: int | None = None,
             warmup: int | None = None, resume: bool = False, out: Path | None = None, progress: bool = True,
             flash_cmd: str | None = None, on_entry: Callable[[Kernel, Entry], None] | None = None,
@@ -102,7 +113,7 @@ def profile(board, transport: str | None = None, space: str | None = None, repea
     rules = rules_for_board(board)
     search_space = load_space(space)
     kernels = space_kernels(search_space, rules)
-    path = Path(out) if out else table_path(board)
+    path = Path(out) if out else default_table_out(board)
     with open_backend(board, transport, flash_cmd, jobs=jobs) as backend:
         repeats = backend.default_repeats if repeats is None else repeats
         warmup = backend.default_warmup if warmup is None else warmup

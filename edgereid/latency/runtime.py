@@ -12,8 +12,24 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent.parent
-_FIRMWARE_SOURCES = ("firmware", "edgereid/firmware/lowering.py", "edgereid/firmware/codegen.py")
+from edgereid.resources import firmware_dir, package_dir
+
+# What makes the code that runs on a firmware board, each with the name it has in the digest
+# (its path in the repository, so a checkout and an installed package agree).
+_GENERATOR_SOURCES = ("lowering.py", "codegen.py")   # in edgereid/firmware/
+
+
+def _firmware_sources() -> list[tuple[str, Path]]:
+    """(name in the digest, file) for every firmware C/H source and the code generator."""
+    fw = firmware_dir()
+    files = [(f"firmware/{p.relative_to(fw).as_posix()}", p) for p in fw.rglob("*")
+             if p.suffix in (".c", ".h", ".py") and p.is_file()]
+    files.sort(key=lambda item: item[1])
+    for name in _GENERATOR_SOURCES:
+        path = package_dir() / "firmware" / name
+        if path.is_file():
+            files.append((f"edgereid/firmware/{name}", path))
+    return files
 
 
 @functools.lru_cache(maxsize=None)
@@ -26,13 +42,9 @@ def litert_version() -> str:
 def firmware_version() -> str:
     """'src-<12 hex>': digest of every firmware C/H source and the code generator."""
     digest = hashlib.sha256()
-    for root in _FIRMWARE_SOURCES:
-        path = REPO / root
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".c", ".h", ".py")) if path.is_dir() else [path]
-        for f in files:
-            if f.is_file():
-                digest.update(str(f.relative_to(REPO)).encode())
-                digest.update(f.read_bytes())
+    for name, path in _firmware_sources():
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
     return f"src-{digest.hexdigest()[:12]}"
 
 

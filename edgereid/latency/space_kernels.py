@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import itertools
 
-from edgereid.latency.fusion import FusionRules, fuse
-from edgereid.latency.kernels import Kernel
+from edgereid.ops import Kernel
 from edgereid.search_space.architecture import Block, Head, Stem
+from edgereid.search_space.fusion import FusionRules, fuse
 from edgereid.search_space.layers import LayerWriter, write_block, write_head, write_stem
 from edgereid.search_space.space import SearchSpace
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from edgereid.atomic import write_text
 from edgereid.errors import LatencyError
-from edgereid.latency.kernels import Kernel, parse_key
+from edgereid.latency.kernels import Kernel, kernel_from_dict, parse_key
 
 FORMAT = "edgereid-latency-table"
 FORMAT_VERSION = 1
@@ -173,7 +173,7 @@ class LatencyTable:
         for key, value in d["entries"].items():
             kernel = parse_key(key)
             where = f"{source}: entry {key}"
-            if isinstance(value, dict) and "config" in value and Kernel.from_dict(value["config"]) != kernel:
+            if isinstance(value, dict) and "config" in value and kernel_from_dict(value["config"], where) != kernel:
                 raise LatencyError(f"{where}: 'config' does not match the key")
             entries[key] = Entry.from_dict(value, where)
         overhead = d.get("overhead") or {}

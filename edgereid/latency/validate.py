@@ -3,9 +3,10 @@
 `validate(board, n)` draws architectures from the space (architecture i from seed
 `seed + i`), builds each as int8 .tflite, measures it on the target (host: LiteRT one
 thread, many repeats, median; QEMU: HIL instruction count) and predicts it from the
-board's table. Records go to docs/results/latency/<board>.json after every
+board's table. Records go to <out_dir>/latency/<board>.json (default out_dir: `out`,
+relative to the working directory; the committed figures use docs/results) after every
 architecture; `resume=True` keeps the finished ones. The summary (share within
-+-10 %, MAPE), a scatter plot and docs/results/latency.md are written at the end.
++-10 %, MAPE), a scatter plot and <out_dir>/latency.md are written at the end.
 """
 from __future__ import annotations
 
@@ -23,12 +24,11 @@ from edgereid.errors import LatencyError
 from edgereid.latency.backends import open_backend
 from edgereid.latency.fusion import architecture_kernels, rules_for_board
 from edgereid.latency.predict import predict_kernels
-from edgereid.latency.runtime import REPO
 from edgereid.latency.stats import summarize
 from edgereid.latency.table import LatencyTable, LatencyTableWarning, host_description, load_table, now_utc
 from edgereid.search_space import count_macs, load_space, sample, to_tflite
 
-RESULTS_DIR = REPO / "docs" / "results"
+RESULTS_DIR = Path("out")            # default out_dir, relative to the working directory
 TOLERANCE = 0.10
 FORMAT = "edgereid-latency-validation"
 
@@ -180,8 +180,17 @@ def _dates(records: list) -> str:
     return first if first == last else f"{first} to {last[11:] if last[:10] == first[:10] else last}"
 
 
+def _shown(path) -> str:
+    """A path as a command line would give it: relative to the working directory when under it."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def write_report(out_dir: Path) -> Path:
-    """docs/results/latency.md from every board's validation records present."""
+    """<out_dir>/latency.md from every board's validation records present in <out_dir>/latency/."""
     out_dir = Path(out_dir)
     lines = ["# Latency prediction vs measurement", "",
              "Random architectures from the search space are built as int8 .tflite, measured end to end on the "
@@ -201,9 +210,11 @@ def write_report(out_dir: Path) -> Path:
     for f in files:
         data = json.loads(f.read_text(encoding="utf-8"))
         jobs = " --jobs 2" if data.get("transport") == "qemu" else ""
-        lines.append(f"edgereid profile --board {data['board']} --space {data['space']}{jobs}")
-        lines.append(f"edgereid profile --validate --board {data['board']} --space {data['space']} "
-                     f"--n {len(data['records'])} --resume{jobs}")
+        table = f" --table {_shown(data['table'])}" if data.get("table") else ""
+        lines.append(f"edgereid profile --board {data['board']} --space {data['space']}"
+                     f"{table.replace('--table', '--out')}{jobs}")
+        lines.append(f"edgereid profile --validate --board {data['board']} --space {data['space']}{table} "
+                     f"--results-dir {_shown(out_dir)} --n {len(data['records'])} --resume{jobs}")
     lines += ["```", "", "| board | space | unit | n | within +-10% | MAPE | worst | fitted kernels | measured with "
               "| measured (UTC) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for f in files:

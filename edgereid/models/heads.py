@@ -59,7 +59,8 @@ def round_channels(channels: float, divisor: int = 8) -> int:
 def init_backbone(model: nn.Module, residual_bn_of) -> None:
     """Kaiming-normal convs, unit BNs, then zero the BN that closes each residual branch.
 
-    `residual_bn_of(module)` returns that BN for a residual block (None for other modules):
+    `residual_bn_of(module)` returns that BN (or a list of BNs: a split one's per-modality
+    pair) for a residual block (None for other modules):
     every block then starts as its shortcut, which makes training from scratch (no
     ImageNet weights here) markedly steadier.
     """
@@ -70,6 +71,7 @@ def init_backbone(model: nn.Module, residual_bn_of) -> None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     for m in model.modules():
-        bn = residual_bn_of(m)
-        if bn is not None:
-            nn.init.zeros_(bn.weight)
+        bns = residual_bn_of(m)
+        for bn in bns if isinstance(bns, (list, tuple)) else [bns]:
+            if bn is not None:
+                nn.init.zeros_(bn.weight)

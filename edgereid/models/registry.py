@@ -5,6 +5,7 @@ from torch import nn
 from edgereid.errors import ModelError
 from edgereid.models.resnet import ResNet
 from edgereid.models.sclnet import SCLNet
+from edgereid.models.searched import build_from_architecture
 
 _MODELS = {
     "resnet18": lambda num_classes, **kw: ResNet("resnet18", num_classes, **kw),
@@ -13,13 +14,44 @@ _MODELS = {
 }
 
 
+# Models defined by an argument rather than a name alone: not in list_models().
+ARCHITECTURE_MODEL = "arch"  # build_model("arch", num_classes, architecture=Architecture or its dict)
+
+
+def _build_arch(num_classes: int, embedding_dim=None, width=1.0, architecture=None):
+    if architecture is None:
+        raise ModelError("model 'arch' needs architecture= (an edgereid.search_space.Architecture or its dict)")
+    model = build_from_architecture(architecture, num_classes)
+    if embedding_dim is not None and embedding_dim != model.embedding_dim:
+        raise ModelError(f"model 'arch': embedding_dim {embedding_dim} differs from the architecture's "
+                         f"head.embedding {model.embedding_dim}")
+    if width != 1.0:
+        raise ModelError(f"model 'arch': width multiplier {width} given; the architecture fixes every width")
+    return model
+
+
 def list_models() -> list[str]:
+    """The named backbones (buildable from a name alone); `"arch"` (a search-space point) is not listed."""
     return sorted(_MODELS)
 
 
 def build_model(name: str, num_classes: int, embedding_dim: int | None = None, width: float = 1.0,
                 **kw) -> nn.Module:
-    """Build a registered model; `embedding_dim=None` keeps the backbone's channel count."""
+    """Build a registered model; `embedding_dim=None` keeps the backbone's channel count.
+
+    `build_model("arch", num_classes, architecture=arch)` builds a search-space point
+    (`edgereid.models.searched`); pass `arch.to_dict()` where the arguments are stored
+    (checkpoints keep `model_args` as plain data).
+    """
+    if name == ARCHITECTURE_MODEL:
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ModelError(f"num_classes for {name} must be a positive integer, got {num_classes!r}")
+        unknown = sorted(set(kw) - {"architecture"})
+        if unknown:
+            raise ModelError(f"invalid arguments for model {name}: {', '.join(unknown)}")
+        model = _build_arch(num_classes, embedding_dim, width, kw.get("architecture"))
+        model.model_name = name
+        return model
     if name not in _MODELS:
         raise ModelError(f"unknown model {name!r}; expected one of {', '.join(list_models())}")
     if not isinstance(num_classes, int) or num_classes < 1:

@@ -4,8 +4,9 @@ A block is `depth` inverted-residual units (MobileNetV2/MCUNet style) of one wid
 1x1 expand conv (skipped when expand == 1) -> BN -> ReLU -> k x k depthwise conv
 (stride on the first unit only) -> BN -> ReLU -> 1x1 project conv -> BN, plus the
 identity shortcut when the unit keeps shape. `precision` applies to the block's
-full (non-depthwise) convs: "int8", or "binary" (1-bit weights and activations,
-BiRe-ID style) where the target runtime has a binary conv kernel.
+full (non-depthwise) convs: a `Precision` (edgereid.ops): int8, int4 (4-bit weights),
+or binary (1-bit weights and activations, BiRe-ID style) where the target runtime has
+a binary conv kernel. Given as a string, it is parsed when the Block is made.
 
 CM-NAS makes every BN layer either shared by the visible and infrared modalities or
 split per modality. At inference one modality's statistics are folded into the conv,
@@ -20,8 +21,8 @@ from pathlib import Path
 
 from edgereid.atomic import write_text
 from edgereid.errors import ModelError
+from edgereid.ops import Precision
 
-PRECISIONS = ("int8", "binary")
 BN_CHOICES = ("shared", "split")
 FORMAT = "edgereid-architecture"
 FORMAT_VERSION = 1
@@ -42,9 +43,12 @@ class Block:
     kernel: int = 3
     stride: int = 1
     expand: int = 4
-    precision: str = "int8"
+    precision: Precision = Precision.INT8
     # One per BN layer of the block, in order (see bn_layers_per_unit).
     bn: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "precision", Precision.parse(self.precision, "Block.precision"))
 
     @property
     def bn_layers_per_unit(self) -> int:
@@ -76,7 +80,7 @@ class Architecture:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
-        d["blocks"] = [dict(asdict(b), bn=list(b.bn)) for b in self.blocks]
+        d["blocks"] = [dict(asdict(b), bn=list(b.bn), precision=b.precision.value) for b in self.blocks]
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **d}
 
     def to_json(self) -> str:
@@ -91,14 +95,19 @@ class Architecture:
         if d.get("format_version") != FORMAT_VERSION:
             raise ModelError(f"{source}: format_version {d.get('format_version')!r}, expected {FORMAT_VERSION}")
         try:
+            blocks = []
+            for i, b in enumerate(d["blocks"]):
+                precision = Precision.parse(b.get("precision", Precision.INT8.value),
+                                            f"{source}: blocks[{i}].precision")
+                blocks.append(Block(**dict(b, bn=tuple(b.get("bn", ())), precision=precision)))
             return cls(
                 input_shape=tuple(int(v) for v in d["input_shape"]),
                 stem=Stem(**d["stem"]),
-                blocks=tuple(Block(**dict(b, bn=tuple(b.get("bn", ())))) for b in d["blocks"]),
+                blocks=tuple(blocks),
                 head=Head(**d["head"]),
                 space=d.get("space", ""),
             )
-        except (KeyError, TypeError) as exc:
+        except (AttributeError, KeyError, TypeError) as exc:
             raise ModelError(f"{source}: malformed architecture ({type(exc).__name__}: {exc})") from None
 
     @classmethod
@@ -148,8 +157,6 @@ def validate(arch: Architecture) -> None:
             raise ModelError(f"{where}.kernel is {b.kernel}; expected 3, 5 or 7")
         if b.stride not in (1, 2):
             raise ModelError(f"{where}.stride is {b.stride}; expected 1 or 2")
-        if b.precision not in PRECISIONS:
-            raise ModelError(f"{where}.precision is {b.precision!r}; expected one of {PRECISIONS}")
         if len(b.bn) != b.num_bn_layers or any(c not in BN_CHOICES for c in b.bn):
             raise ModelError(f"{where}.bn must list {b.num_bn_layers} choices from {BN_CHOICES} (one per BN "
                              f"layer: {b.bn_layers_per_unit} per unit x depth {b.depth}), got {list(b.bn)}")

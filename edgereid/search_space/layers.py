@@ -1,15 +1,22 @@
 """An architecture written out as the layers a training framework would have.
 
 conv, BN and ReLU stay separate here, as they are in the torch model; what a runtime
-really executes after folding and fusing them is decided by edgereid.latency.fusion.
-Padding is SAME throughout (output = ceil(input / stride)).
+really executes after folding and fusing them is decided by fusion rules
+(edgereid.search_space.fusion). Padding is SAME throughout (output = ceil(input / stride)).
+A layer that is an op of its own maps to its op kind through OP_OF_LAYER; shapes and
+MACs come from the op registry (edgereid.ops).
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 
+from edgereid.ops import Kernel, Precision
 from edgereid.search_space.architecture import Architecture
+
+# Layer kinds that are ops of their own (bn and relu fold or fuse into one of these).
+OP_OF_LAYER = {"conv": "CONV_2D", "dwconv": "DEPTHWISE_CONV_2D", "fc": "FULLY_CONNECTED", "add": "ADD",
+               "mean": "MEAN"}
 
 
 @dataclass(frozen=True)
@@ -21,8 +28,15 @@ class Layer:
     out_shape: tuple[int, int, int]
     kernel: int = 1
     stride: int = 1
-    precision: str = "int8"
+    precision: Precision = Precision.INT8
     bn: str = ""                      # bn layers: "shared" or "split" (CM-NAS)
+
+    def to_kernel(self) -> Kernel | None:
+        """The kernel this layer is by itself (None for bn and relu, which fold or fuse into one)."""
+        op = OP_OF_LAYER.get(self.kind)
+        if op is None:
+            return None
+        return Kernel.of(op, self.in_shape, self.out_shape[2], self.kernel, self.stride, self.precision)
 
 
 def _out_hw(h: int, w: int, stride: int) -> tuple[int, int]:
@@ -48,14 +62,14 @@ class LayerWriter:
         h, w = _out_hw(self.shape[0], self.shape[1], stride)
         c = self.shape[2] if depthwise else out_c
         self.add(name, "dwconv" if depthwise else "conv", (h, w, c), kernel=kernel, stride=stride,
-                 precision="int8" if depthwise else precision)
+                 precision=Precision.INT8 if depthwise else precision)
         self.add(f"{name}.bn", "bn", (h, w, c), bn=bn)
         if relu:
             self.add(f"{name}.relu", "relu", (h, w, c))
 
 
 def write_stem(wr: LayerWriter, stem) -> None:
-    wr.conv("stem", stem.width, stem.kernel, stem.stride, "int8", stem.bn, relu=True)
+    wr.conv("stem", stem.width, stem.kernel, stem.stride, Precision.INT8, stem.bn, relu=True)
 
 
 def write_block(wr: LayerWriter, index: int, block) -> None:
@@ -68,7 +82,7 @@ def write_block(wr: LayerWriter, index: int, block) -> None:
         stride = block.stride if u == 0 else 1
         if block.expand > 1:
             wr.conv(f"{name}.expand", in_shape[2] * block.expand, 1, 1, block.precision, next(bn), relu=True)
-        wr.conv(f"{name}.dw", 0, block.kernel, stride, "int8", next(bn), relu=True, depthwise=True)
+        wr.conv(f"{name}.dw", 0, block.kernel, stride, Precision.INT8, next(bn), relu=True, depthwise=True)
         wr.conv(f"{name}.project", block.width, 1, 1, block.precision, next(bn), relu=False)
         if stride == 1 and in_shape[2] == block.width:
             wr.add(f"{name}.add", "add", wr.shape, inputs=(wr.last, unit_in))
@@ -92,14 +106,6 @@ def expand_layers(arch: Architecture) -> list[Layer]:
 
 
 def count_macs(arch: Architecture) -> int:
-    """Multiply-accumulates of one inference (convs, depthwise, FC)."""
-    macs = 0
-    for layer in expand_layers(arch):
-        h, w, c = layer.out_shape
-        if layer.kind == "conv":
-            macs += h * w * c * layer.kernel * layer.kernel * layer.in_shape[2]
-        elif layer.kind == "dwconv":
-            macs += h * w * c * layer.kernel * layer.kernel
-        elif layer.kind == "fc":
-            macs += layer.in_shape[2] * c
-    return macs
+    """Multiply-accumulates of one inference (the ops with weights: convs, depthwise, FC)."""
+    kernels = [layer.to_kernel() for layer in expand_layers(arch)]
+    return sum(k.macs for k in kernels if k is not None and k.kind.weighted)

@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 
 from edgereid.errors import ModelError
+from edgereid.ops import Precision
 from edgereid.search_space.architecture import BN_CHOICES, Architecture, Block, Head, Stem
 
 
@@ -28,7 +29,11 @@ class BlockChoices:
     kernels: tuple[int, ...] = (3, 5)
     strides: tuple[int, ...] = (1,)
     expands: tuple[int, ...] = (2, 4)
-    precisions: tuple[str, ...] = ("int8",)
+    precisions: tuple[Precision, ...] = (Precision.INT8,)
+
+    def __post_init__(self):
+        object.__setattr__(self, "precisions", tuple(Precision.parse(p, "BlockChoices.precisions")
+                                                     for p in self.precisions))
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,15 @@ class SearchSpace:
     embeddings: tuple[int, ...]
     bn_choices: tuple[str, ...] = BN_CHOICES
 
-    def with_precisions(self, precisions: tuple[str, ...]) -> "SearchSpace":
-        """The same space restricted to `precisions` (e.g. what a runtime supports)."""
+    def with_precisions(self, precisions) -> "SearchSpace":
+        """The same space restricted to `precisions` (Precisions or their strings, e.g. what a runtime supports)."""
+        precisions = tuple(Precision.parse(p, "with_precisions") for p in precisions)
         blocks = []
         for i, b in enumerate(self.blocks):
             kept = tuple(p for p in b.precisions if p in precisions)
             if not kept:
-                raise ModelError(f"space {self.name}: block {i} allows {b.precisions}, none of {precisions}")
+                raise ModelError(f"space {self.name}: block {i} allows {[str(p) for p in b.precisions]}, none of "
+                                 f"{[str(p) for p in precisions]}")
             blocks.append(BlockChoices(b.widths, b.depths, b.kernels, b.strides, b.expands, kept))
         return SearchSpace(self.name, self.input_shape, self.stem, tuple(blocks), self.embeddings, self.bn_choices)
 

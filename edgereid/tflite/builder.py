@@ -28,16 +28,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import flatbuffers
 import numpy as np
 
-from edgereid.errors import FirmwareError
-
-try:  # the schema module ships with ai-edge-litert; tflite-runtime has none
-    from ai_edge_litert import schema_py_generated as _schema
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    _schema = None
-    _SCHEMA_IMPORT_ERROR = exc
+from edgereid.errors import TFLiteError
+from edgereid.tflite.ir import Graph, Op, Tensor, numpy_dtype, pack_int4
+from edgereid.tflite.writer import write_graph
 
 __all__ = ["build_model", "ModelBuilder", "TensorInfo", "OP_VERSIONS"]
 
@@ -49,15 +44,8 @@ OP_VERSIONS = {
     "RESHAPE": 1, "QUANTIZE": 2, "DEQUANTIZE": 2,
 }
 
-_ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
-_PADDING = {"SAME": 0, "VALID": 1}
-_TYPES = {"float32": 0, "int32": 2, "int8": 9}
-
-
-def _require_schema():
-    if _schema is None:
-        raise FirmwareError(f"building .tflite models needs ai-edge-litert's schema module ({_SCHEMA_IMPORT_ERROR})")
-    return _schema
+_ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6")
+_PADDING = ("SAME", "VALID")
 
 
 @dataclass
@@ -78,45 +66,38 @@ def out_size(padding: str, in_size: int, k: int, stride: int, dilation: int = 1)
 
 
 class ModelBuilder:
-    """Tensors, buffers and operators of one subgraph, packed with the object API."""
+    """Tensors and ops of one subgraph as IR, written by edgereid.tflite.writer."""
 
     def __init__(self, seed: int = 0):
-        self.schema = _require_schema()
         self.rng = np.random.default_rng(seed)
-        self.tensors: list = []
-        self.buffers: list = [self.schema.BufferT()]  # buffer 0: the empty sentinel
-        self.operators: list = []
-        self.opcodes: dict[tuple[int, int], int] = {}
+        self.tensors: list[Tensor] = []
+        self.ops: list[Op] = []
         self.names: dict[str, TensorInfo] = {}
 
     # -- tensors -----------------------------------------------------------
     def tensor(self, name: str, shape, dtype: str, scale=None, zero_point=None, data=None,
                quantized_dimension: int = 0) -> TensorInfo:
-        s = self.schema
-        t = s.TensorT()
-        t.name = name
-        t.shape = [int(d) for d in shape]
-        t.type = _TYPES[dtype]
-        t.buffer = 0
+        """A tensor of any IR dtype; `data` (values, not bytes) makes it constant (int4: packed)."""
+        shape = tuple(int(d) for d in shape)
+        payload = None
         if data is not None:
-            np_type = {"float32": np.float32, "int32": np.int32, "int8": np.int8}[dtype]
-            arr = np.ascontiguousarray(np.asarray(data, dtype=np_type).reshape(t.shape))
-            b = s.BufferT()
-            b.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)
-            self.buffers.append(b)
-            t.buffer = len(self.buffers) - 1
+            values = np.asarray(data)
+            if dtype == "int4":
+                payload = pack_int4(values.reshape(-1))
+            else:
+                payload = np.ascontiguousarray(values.astype(numpy_dtype(dtype)).reshape(shape)).tobytes()
+        scales, zps = (), ()
         if scale is not None:
-            q = s.QuantizationParametersT()
-            scales = np.atleast_1d(np.asarray(scale, dtype=np.float32))
-            zps = np.atleast_1d(np.asarray(0 if zero_point is None else zero_point, dtype=np.int64))
-            if zps.size == 1 and scales.size > 1:
-                zps = np.repeat(zps, scales.size)
-            q.scale = [float(v) for v in scales]
-            q.zeroPoint = [int(v) for v in zps]
-            q.quantizedDimension = int(quantized_dimension)
-            t.quantization = q
+            scale_arr = np.atleast_1d(np.asarray(scale, dtype=np.float32))
+            zp_arr = np.atleast_1d(np.asarray(0 if zero_point is None else zero_point, dtype=np.int64))
+            if zp_arr.size == 1 and scale_arr.size > 1:
+                zp_arr = np.repeat(zp_arr, scale_arr.size)
+            scales, zps = tuple(float(v) for v in scale_arr), tuple(int(v) for v in zp_arr)
+        t = Tensor(index=len(self.tensors), name=name, shape=shape, dtype=dtype, scales=scales,
+                   zero_points=zps, quantized_dimension=int(quantized_dimension), data=payload,
+                   is_const=payload is not None)
         self.tensors.append(t)
-        info = TensorInfo(len(self.tensors) - 1, tuple(t.shape), dtype,
+        info = TensorInfo(t.index, shape, dtype,
                           None if scale is None else float(np.float32(np.atleast_1d(scale)[0])),
                           0 if zero_point is None else int(np.atleast_1d(zero_point)[0]))
         self.names[name] = info
@@ -127,46 +108,20 @@ class ModelBuilder:
         return self.tensor(name, values.shape, "int32", data=values)
 
     # -- operators ---------------------------------------------------------
-    def op(self, op_name: str, inputs, outputs, options_type: str | None = None, options=None):
-        s = self.schema
-        code = getattr(s.BuiltinOperator, op_name)
-        version = OP_VERSIONS[op_name]
-        key = (code, version)
-        if key not in self.opcodes:
-            self.opcodes[key] = len(self.opcodes)
-        o = s.OperatorT()
-        o.opcodeIndex = self.opcodes[key]
-        o.inputs = [int(i) for i in inputs]
-        o.outputs = [int(i) for i in outputs]
-        if options is not None:
-            o.builtinOptionsType = getattr(s.BuiltinOptions, options_type)
-            o.builtinOptions = options
-        self.operators.append(o)
+    def op(self, kind: str, inputs, outputs, options: dict | None = None, version: int | None = None) -> Op:
+        """Append op `kind` ("CONV_2D" or "CUSTOM:<code>") with IR options (see edgereid.tflite.ir)."""
+        op = Op(index=len(self.ops), kind=kind, inputs=tuple(int(i) for i in inputs),
+                outputs=tuple(int(i) for i in outputs), options=dict(options or {}),
+                version=int(version if version is not None else OP_VERSIONS.get(kind, 1)))
+        self.ops.append(op)
+        return op
+
+    def graph(self, inputs, outputs, description: str = "edgereid tflite_builder") -> Graph:
+        return Graph(tensors=list(self.tensors), ops=list(self.ops), inputs=tuple(int(i) for i in inputs),
+                     outputs=tuple(int(i) for i in outputs), description=description)
 
     def finish(self, inputs, outputs, description: str = "edgereid tflite_builder") -> bytes:
-        s = self.schema
-        sg = s.SubGraphT()
-        sg.tensors = self.tensors
-        sg.inputs = [int(i) for i in inputs]
-        sg.outputs = [int(i) for i in outputs]
-        sg.operators = self.operators
-        sg.name = "main"
-        m = s.ModelT()
-        m.version = 3
-        m.description = description
-        m.subgraphs = [sg]
-        m.buffers = self.buffers
-        codes = []
-        for (code, version), _ in sorted(self.opcodes.items(), key=lambda kv: kv[1]):
-            oc = s.OperatorCodeT()
-            oc.builtinCode = code
-            oc.deprecatedBuiltinCode = code if code < 127 else 127
-            oc.version = version
-            codes.append(oc)
-        m.operatorCodes = codes
-        fb = flatbuffers.Builder(1024)
-        fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
-        return bytes(fb.Output())
+        return write_graph(self.graph(inputs, outputs, description))
 
 
 # ---- the spec-level op builders --------------------------------------------
@@ -191,11 +146,11 @@ def _out_quant(b: ModelBuilder, op: dict, real_std: float, x: TensorInfo):
     return float(np.float32(scale)), int(zp)
 
 
-def _activation(op: dict) -> int:
+def _activation(op: dict) -> str:
     name = op.get("activation", "NONE")
     if name not in _ACTIVATIONS:
-        raise FirmwareError(f"activation {name!r}: expected one of {sorted(_ACTIVATIONS)}")
-    return _ACTIVATIONS[name]
+        raise TFLiteError(f"activation {name!r}: expected one of {sorted(_ACTIVATIONS)}")
+    return name
 
 
 def _weights(b: ModelBuilder, shape) -> np.ndarray:
@@ -206,14 +161,13 @@ _Q_STD = 60.0  # std of a uniformly random int8 value around its zero point, rou
 
 
 def _conv_like(b: ModelBuilder, op: dict, x: TensorInfo, name: str, depthwise: bool) -> TensorInfo:
-    s = b.schema
     n, h, w, c = x.shape
     kh, kw = _pair(op.get("kernel"), (3, 3))
     sh, sw = _pair(op.get("stride"), (1, 1))
     dh, dw = _pair(op.get("dilation"), (1, 1))
     padding = op.get("padding", "SAME")
     if padding not in _PADDING:
-        raise FirmwareError(f"op {name}: padding {padding!r}, expected SAME or VALID")
+        raise TFLiteError(f"op {name}: padding {padding!r}, expected SAME or VALID")
     if depthwise:
         mult = int(op.get("depth_multiplier", 1))
         oc = c * mult
@@ -233,23 +187,15 @@ def _conv_like(b: ModelBuilder, op: dict, x: TensorInfo, name: str, depthwise: b
     oh, ow = out_size(padding, h, kh, sh, dh), out_size(padding, w, kw, sw, dw)
     o_scale, o_zp = _out_quant(b, op, acc_std * x.scale * float(np.mean(w_scale)), x)
     y = b.tensor(name, (n, oh, ow, oc), "int8", scale=o_scale, zero_point=o_zp)
+    opts = {"padding": padding, "stride_h": sh, "stride_w": sw, "dilation_h_factor": dh,
+            "dilation_w_factor": dw, "fused_activation_function": _activation(op)}
     if depthwise:
-        opts = s.DepthwiseConv2DOptionsT()
-        opts.depthMultiplier = mult
-        opts_type, op_name = "DepthwiseConv2DOptions", "DEPTHWISE_CONV_2D"
-    else:
-        opts = s.Conv2DOptionsT()
-        opts_type, op_name = "Conv2DOptions", "CONV_2D"
-    opts.padding = _PADDING[padding]
-    opts.strideH, opts.strideW = sh, sw
-    opts.dilationHFactor, opts.dilationWFactor = dh, dw
-    opts.fusedActivationFunction = _activation(op)
-    b.op(op_name, [x.index, wt.index, bt.index], [y.index], opts_type, opts)
+        opts["depth_multiplier"] = mult
+    b.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [x.index, wt.index, bt.index], [y.index], opts)
     return y
 
 
 def _fully_connected(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
-    s = b.schema
     units = int(op["units"])
     keep = bool(op.get("keep_num_dims", False))
     if keep:  # the last dim is the depth; the output keeps the other dims
@@ -271,10 +217,8 @@ def _fully_connected(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> Ten
     o_scale, o_zp = _out_quant(b, op, acc_std * x.scale * float(np.mean(w_scale)), x)
     out_shape = tuple(x.shape[:-1]) + (units,) if keep else (batches, units)
     y = b.tensor(name, out_shape, "int8", scale=o_scale, zero_point=o_zp)
-    opts = s.FullyConnectedOptionsT()
-    opts.fusedActivationFunction = _activation(op)
-    opts.keepNumDims = keep
-    b.op("FULLY_CONNECTED", [x.index, wt.index, bt.index], [y.index], "FullyConnectedOptions", opts)
+    b.op("FULLY_CONNECTED", [x.index, wt.index, bt.index], [y.index],
+         {"fused_activation_function": _activation(op), "keep_num_dims": keep})
     return y
 
 
@@ -285,49 +229,39 @@ def _broadcast_shape(a, c):
     out = []
     for da, dc in zip(a, c):
         if da != dc and 1 not in (da, dc):
-            raise FirmwareError(f"shapes {a} and {c} do not broadcast")
+            raise TFLiteError(f"shapes {a} and {c} do not broadcast")
         out.append(max(da, dc))
     return tuple(out)
 
 
 def _binary(b: ModelBuilder, op: dict, xs, name: str) -> TensorInfo:
-    s = b.schema
     if len(xs) != 2:
-        raise FirmwareError(f"op {name}: {op['op']} takes 2 inputs, got {len(xs)}")
+        raise TFLiteError(f"op {name}: {op['op']} takes 2 inputs, got {len(xs)}")
     x1, x2 = xs
     shape = _broadcast_shape(x1.shape, x2.shape)
     if op["op"] == "ADD":
         std = math.hypot(x1.scale, x2.scale) * _Q_STD
         o_scale, o_zp = _out_quant(b, op, std, x1)
-        opts, opts_type = s.AddOptionsT(), "AddOptions"
     else:
         o_scale, o_zp = _out_quant(b, op, x1.scale * x2.scale * _Q_STD * _Q_STD, x1)
-        opts, opts_type = s.MulOptionsT(), "MulOptions"
-    opts.fusedActivationFunction = _activation(op)
     y = b.tensor(name, shape, "int8", scale=o_scale, zero_point=o_zp)
-    b.op(op["op"], [x1.index, x2.index], [y.index], opts_type, opts)
+    b.op(op["op"], [x1.index, x2.index], [y.index], {"fused_activation_function": _activation(op)})
     return y
 
 
 def _pool(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
-    s = b.schema
     n, h, w, c = x.shape
     kh, kw = _pair(op.get("kernel"), (2, 2))
     sh, sw = _pair(op.get("stride"), (2, 2))
     padding = op.get("padding", "VALID")
     y = b.tensor(name, (n, out_size(padding, h, kh, sh), out_size(padding, w, kw, sw), c), "int8",
                  scale=x.scale, zero_point=x.zero_point)  # int8 pooling keeps the input's quantization
-    opts = s.Pool2DOptionsT()
-    opts.padding = _PADDING[padding]
-    opts.strideH, opts.strideW = sh, sw
-    opts.filterHeight, opts.filterWidth = kh, kw
-    opts.fusedActivationFunction = _activation(op)
-    b.op(op["op"], [x.index], [y.index], "Pool2DOptions", opts)
+    b.op(op["op"], [x.index], [y.index], {"padding": padding, "stride_h": sh, "stride_w": sw, "filter_height": kh,
+                                          "filter_width": kw, "fused_activation_function": _activation(op)})
     return y
 
 
 def _mean(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
-    s = b.schema
     axes = [int(a) % len(x.shape) for a in op.get("axis", [1, 2])]
     keep = bool(op.get("keep_dims", True))
     shape = [1 if i in axes else d for i, d in enumerate(x.shape)] if keep else \
@@ -339,14 +273,11 @@ def _mean(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
         count = int(np.prod([x.shape[a] for a in axes]))
         o_scale, o_zp = _out_quant(b, op, x.scale * _Q_STD / math.sqrt(count), x)
     y = b.tensor(name, shape, "int8", scale=o_scale, zero_point=o_zp)
-    opts = s.ReducerOptionsT()
-    opts.keepDims = keep
-    b.op("MEAN", [x.index, at.index], [y.index], "ReducerOptions", opts)
+    b.op("MEAN", [x.index, at.index], [y.index], {"keep_dims": keep})
     return y
 
 
 def _pad(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
-    s = b.schema
     pads = np.asarray(op["paddings"], dtype=np.int32).reshape(len(x.shape), 2)
     pt = b.const_i32(f"{name}_paddings", pads)
     shape = tuple(int(d + p0 + p1) for d, (p0, p1) in zip(x.shape, pads))
@@ -354,70 +285,55 @@ def _pad(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
     if "constant" in op:
         ct = b.tensor(f"{name}_value", (1,), "int8", scale=x.scale, zero_point=x.zero_point,
                       data=[int(op["constant"])])
-        b.op("PADV2", [x.index, pt.index, ct.index], [y.index], "PadV2Options", s.PadV2OptionsT())
+        b.op("PADV2", [x.index, pt.index, ct.index], [y.index])
     else:
-        b.op("PAD", [x.index, pt.index], [y.index], "PadOptions", s.PadOptionsT())
+        b.op("PAD", [x.index, pt.index], [y.index])
     return y
 
 
 def _concat(b: ModelBuilder, op: dict, xs, name: str) -> TensorInfo:
-    s = b.schema
     axis = int(op.get("axis", -1))
     rank = len(xs[0].shape)
     ax = axis % rank
     shape = list(xs[0].shape)
     shape[ax] = sum(x.shape[ax] for x in xs)
     y = b.tensor(name, shape, "int8", scale=xs[0].scale, zero_point=xs[0].zero_point)
-    opts = s.ConcatenationOptionsT()
-    opts.axis = axis
-    opts.fusedActivationFunction = 0
-    b.op("CONCATENATION", [x.index for x in xs], [y.index], "ConcatenationOptions", opts)
+    b.op("CONCATENATION", [x.index for x in xs], [y.index], {"axis": axis, "fused_activation_function": "NONE"})
     return y
 
 
 def _softmax(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
-    s = b.schema
     y = b.tensor(name, x.shape, "int8", scale=1.0 / 256.0, zero_point=-128)
-    opts = s.SoftmaxOptionsT()
-    opts.beta = float(op.get("beta", 1.0))
-    b.op("SOFTMAX", [x.index], [y.index], "SoftmaxOptions", opts)
+    b.op("SOFTMAX", [x.index], [y.index], {"beta": float(op.get("beta", 1.0))})
     return y
 
 
 def _resize(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
-    s = b.schema
     oh, ow = _pair(op["size"], None)
     st = b.const_i32(f"{name}_size", [oh, ow])
     y = b.tensor(name, (x.shape[0], oh, ow, x.shape[3]), "int8", scale=x.scale, zero_point=x.zero_point)
-    opts = s.ResizeNearestNeighborOptionsT()
-    opts.alignCorners = bool(op.get("align_corners", False))
-    opts.halfPixelCenters = bool(op.get("half_pixel_centers", False))
-    b.op("RESIZE_NEAREST_NEIGHBOR", [x.index, st.index], [y.index], "ResizeNearestNeighborOptions", opts)
+    b.op("RESIZE_NEAREST_NEIGHBOR", [x.index, st.index], [y.index],
+         {"align_corners": bool(op.get("align_corners", False)),
+          "half_pixel_centers": bool(op.get("half_pixel_centers", False))})
     return y
 
 
 def _l2norm(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
-    s = b.schema
     y = b.tensor(name, x.shape, "int8", scale=1.0 / 128.0, zero_point=0)
-    opts = s.L2NormOptionsT()
-    opts.fusedActivationFunction = 0
-    b.op("L2_NORMALIZATION", [x.index], [y.index], "L2NormOptions", opts)
+    b.op("L2_NORMALIZATION", [x.index], [y.index], {"fused_activation_function": "NONE"})
     return y
 
 
 def _reshape(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
-    s = b.schema
     new_shape = [int(d) for d in op["shape"]]
     if -1 in new_shape:
         known = int(np.prod([d for d in new_shape if d != -1]))
         new_shape[new_shape.index(-1)] = int(np.prod(x.shape)) // known
     if int(np.prod(new_shape)) != int(np.prod(x.shape)):
-        raise FirmwareError(f"op {name}: cannot reshape {list(x.shape)} to {new_shape}")
+        raise TFLiteError(f"op {name}: cannot reshape {list(x.shape)} to {new_shape}")
     st = b.const_i32(f"{name}_shape", new_shape)
     y = b.tensor(name, new_shape, "int8", scale=x.scale, zero_point=x.zero_point)
-    opts = s.ReshapeOptionsT()
-    opts.newShape = new_shape
-    b.op("RESHAPE", [x.index, st.index], [y.index], "ReshapeOptions", opts)
+    b.op("RESHAPE", [x.index, st.index], [y.index], {"new_shape": tuple(new_shape)})
     return y
 
 
@@ -452,7 +368,7 @@ def build_model(spec: dict) -> bytes:
         if inp.get("dtype", "int8") == "float32":
             xf = b.tensor(name, shape, "float32")
             xq = b.tensor(f"{name}_q", shape, "int8", scale=scale, zero_point=zp)
-            b.op("QUANTIZE", [xf.index], [xq.index], "QuantizeOptions", b.schema.QuantizeOptionsT())
+            b.op("QUANTIZE", [xf.index], [xq.index])
             b.names[name] = xq
             graph_inputs.append(xf.index)
             last = xq
@@ -463,24 +379,24 @@ def build_model(spec: dict) -> bytes:
         kind = op.get("op")
         name = op.get("name", f"t{k}")
         if kind not in _SINGLE_INPUT and kind not in _MULTI_INPUT:
-            raise FirmwareError(f"op {k} ({kind!r}): expected one of {SUPPORTED_OPS}")
+            raise TFLiteError(f"op {k} ({kind!r}): expected one of {SUPPORTED_OPS}")
         refs = op.get("inputs")
         try:
             xs = [b.names[r] for r in refs] if refs else [last]
         except KeyError as exc:
-            raise FirmwareError(f"op {k} ({kind}): no tensor named {exc.args[0]!r} before it") from None
+            raise TFLiteError(f"op {k} ({kind}): no tensor named {exc.args[0]!r} before it") from None
         if kind in _MULTI_INPUT:
             last = _MULTI_INPUT[kind](b, op, xs, name)
         else:
             if len(xs) != 1:
-                raise FirmwareError(f"op {k} ({kind}) takes one input, got {len(xs)}")
+                raise TFLiteError(f"op {k} ({kind}) takes one input, got {len(xs)}")
             last = _SINGLE_INPUT[kind](b, op, xs[0], name)
     outs = [b.names[n] for n in spec["outputs"]] if spec.get("outputs") else [last]
     out_idx = []
     for o in outs:
         if spec.get("float_output", False):
             of = b.tensor(f"{b.tensors[o.index].name}_f", o.shape, "float32")
-            b.op("DEQUANTIZE", [o.index], [of.index], "DequantizeOptions", b.schema.DequantizeOptionsT())
+            b.op("DEQUANTIZE", [o.index], [of.index])
             out_idx.append(of.index)
         else:
             out_idx.append(o.index)

@@ -1,43 +1,42 @@
-"""Reading and rewriting .tflite flatbuffers: int8 edges, float-op audit, metadata.
+"""Lossless edits of a whole .tflite flatbuffer (every subgraph, signature and buffer kept):
+int8 edges, the float-op audit, metadata.
 
-Uses the object API of `ai_edge_litert.schema_py_generated` (the TFLite schema), so no
-TensorFlow is needed.
+The IR (edgereid.tflite.reader / writer) carries what the toolchain uses; a file made by
+a converter is edited here instead, on the schema's object API, so nothing it holds is lost.
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import flatbuffers
-import numpy as np
-from ai_edge_litert import schema_py_generated as schema
 
-from edgereid.errors import ExportError
+from edgereid.errors import TFLiteError
+from edgereid.tflite import schema as tfl
+from edgereid.tflite.schema import S as schema
 
 METADATA_NAME = "edgereid"
-_FLOAT_TYPES = {schema.TensorType.FLOAT32: "float32", schema.TensorType.FLOAT16: "float16",
-                schema.TensorType.FLOAT64: "float64", schema.TensorType.BFLOAT16: "bfloat16"}
-_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-_TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+_FLOAT_TYPES = {tfl.DTYPE_CODES[name]: name for name in tfl.FLOAT_DTYPES}
 
 
 def load(data: bytes) -> schema.ModelT:
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ExportError("not a TFLite flatbuffer (file identifier 'TFL3' missing at bytes 4..8)")
-    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    if len(data) < 8 or data[4:8] != tfl.FILE_IDENTIFIER:
+        raise TFLiteError("not a TFLite flatbuffer (file identifier 'TFL3' missing at bytes 4..8)")
+    try:
+        return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    except Exception as exc:  # flatbuffers raises struct/index errors on damaged input
+        raise TFLiteError(f"damaged TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
 
 
 def dump(model: schema.ModelT) -> bytes:
     builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    builder.Finish(model.Pack(builder), file_identifier=tfl.FILE_IDENTIFIER)
     return bytes(builder.Output())
 
 
 def op_name(model: schema.ModelT, op: schema.OperatorT) -> str:
-    code = model.operatorCodes[op.opcodeIndex]
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    if builtin == schema.BuiltinOperator.CUSTOM:
-        return f"CUSTOM({code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode})"
-    return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+    """The op's IR name (edgereid.tflite.ir): "CONV_2D" or "CUSTOM:<custom code>"."""
+    return tfl.op_kind(model.operatorCodes[op.opcodeIndex])
 
 
 def _tensor_name(t: schema.TensorT) -> str:
@@ -119,7 +118,7 @@ def io_details(model: schema.ModelT) -> dict:
         scale = [float(s) for s in q.scale] if q is not None and q.scale is not None else []
         zp = [int(z) for z in q.zeroPoint] if q is not None and q.zeroPoint is not None else []
         return {"name": _tensor_name(t), "shape": [int(d) for d in t.shape],
-                "dtype": _TYPE_NAMES.get(t.type, str(t.type)).lower(),
+                "dtype": tfl.DTYPE_NAMES.get(t.type, str(t.type)),
                 "scale": scale[0] if len(scale) == 1 else scale,
                 "zero_point": zp[0] if len(zp) == 1 else zp}
 
@@ -129,7 +128,7 @@ def io_details(model: schema.ModelT) -> dict:
 def set_metadata(model: schema.ModelT, name: str, payload: bytes) -> None:
     """Add (or replace) a Model.metadata entry pointing to a buffer with `payload`."""
     buf = schema.BufferT()
-    buf.data = np.frombuffer(payload, dtype=np.uint8).copy()
+    buf.data = tfl.uint8_vector(payload)
     model.buffers.append(buf)
     entry = schema.MetadataT()
     entry.name = name
@@ -142,7 +141,7 @@ def get_metadata(model: schema.ModelT, name: str) -> bytes | None:
     for m in model.metadata or []:
         if _decode(m.name) == name:
             data = model.buffers[m.buffer].data
-            return bytes(np.asarray(data, dtype=np.uint8)) if data is not None else b""
+            return bytes(data) if data is not None else b""
     return None
 
 
@@ -150,6 +149,42 @@ def _decode(s) -> str:
     return s.decode() if isinstance(s, bytes) else (s or "")
 
 
-def read_metadata_json(data: bytes) -> dict | None:
-    raw = get_metadata(load(data), METADATA_NAME)
-    return None if raw is None else json.loads(raw.decode())
+def read_metadata_json(data: bytes, name: str = METADATA_NAME) -> dict | None:
+    """The JSON in Model.metadata entry `name` of the flatbuffer `data`, or None if it has none."""
+    raw = get_metadata(load(data), name)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw.decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise TFLiteError(f"metadata entry {name!r} is not JSON ({exc})") from None
+
+
+def read_metadata(path, name: str = METADATA_NAME) -> dict:
+    """The JSON metadata entry `name` (default "edgereid", written by edgereid.export) of .tflite `path`."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TFLiteError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        meta = read_metadata_json(data, name)
+    except TFLiteError as exc:
+        raise TFLiteError(f"{path}: {exc}") from None
+    if meta is None:
+        raise TFLiteError(f"{path} has no {name!r} metadata entry (not exported by edgereid?)")
+    return meta
+
+
+def check_no_float_ops(path) -> None:
+    """Raise TFLiteError naming every op of .tflite `path` that still runs in floating point."""
+    path = Path(path)
+    try:
+        model = load(path.read_bytes())
+    except OSError as exc:
+        raise TFLiteError(f"cannot read {path}: {exc.strerror}") from None
+    except TFLiteError as exc:
+        raise TFLiteError(f"{path}: {exc}") from None
+    floats = float_ops(model)
+    if floats:
+        raise TFLiteError(f"{path}: {len(floats)} float op(s): " + "; ".join(floats))

@@ -14,16 +14,11 @@ ereid_status ereid_convolve_1x1_s8(const ereid_context *ctx,
     (void)ctx;
     if (!ereid_conv_args_valid(conv_params, quant_params, input_dims, input, filter_dims, filter, output_dims,
                                output) ||
-        filter_dims->h != 1 || filter_dims->w != 1 || conv_params->padding.h != 0 ||
-        conv_params->padding.w != 0) {
+        !EREID_CONV_1X1_APPLIES(conv_params, input_dims, filter_dims, output_dims)) {
         return EREID_ARG_ERROR;
     }
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
-    /* Without padding every output pixel must read inside the input. */
-    if ((out_h - 1) * conv_params->stride.h >= in_h || (out_w - 1) * conv_params->stride.w >= in_w) {
-        return EREID_ARG_ERROR;
-    }
     for (int32_t b = 0; b < input_dims->n; b++) {
         for (int32_t oy = 0; oy < out_h; oy++) {
             for (int32_t ox = 0; ox < out_w; ox++) {

@@ -15,8 +15,7 @@ ereid_status ereid_convolve_3x3_s8(const ereid_context *ctx,
     (void)ctx;
     if (!ereid_conv_args_valid(conv_params, quant_params, input_dims, input, filter_dims, filter, output_dims,
                                output) ||
-        filter_dims->h != 3 || filter_dims->w != 3 || conv_params->dilation.h != 1 ||
-        conv_params->dilation.w != 1) {
+        !EREID_CONV_3X3_APPLIES(conv_params, filter_dims)) {
         return EREID_ARG_ERROR;
     }
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;

@@ -13,14 +13,11 @@ ereid_status ereid_convolve_wrapper_s8(const ereid_context *ctx,
     if (conv_params == NULL || filter_dims == NULL || input_dims == NULL || output_dims == NULL) {
         return EREID_ARG_ERROR;
     }
-    if (filter_dims->h == 1 && filter_dims->w == 1 && conv_params->padding.h == 0 &&
-        conv_params->padding.w == 0 && (output_dims->h - 1) * conv_params->stride.h < input_dims->h &&
-        (output_dims->w - 1) * conv_params->stride.w < input_dims->w) {
+    if (EREID_CONV_1X1_APPLIES(conv_params, input_dims, filter_dims, output_dims)) {
         return ereid_convolve_1x1_s8(ctx, conv_params, quant_params, input_dims, input, filter_dims, filter, bias,
                                      output_dims, output);
     }
-    if (filter_dims->h == 3 && filter_dims->w == 3 && conv_params->dilation.h == 1 &&
-        conv_params->dilation.w == 1) {
+    if (EREID_CONV_3X3_APPLIES(conv_params, filter_dims)) {
         return ereid_convolve_3x3_s8(ctx, conv_params, quant_params, input_dims, input, filter_dims, filter, bias,
                                      output_dims, output);
     }

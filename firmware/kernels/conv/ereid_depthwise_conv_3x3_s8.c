@@ -45,8 +45,7 @@ ereid_status ereid_depthwise_conv_3x3_s8(const ereid_context *ctx,
     (void)ctx;
     if (!ereid_dw_conv_args_valid(dw_conv_params, quant_params, input_dims, input, filter_dims, filter,
                                   output_dims, output) ||
-        dw_conv_params->ch_mult != 1 || filter_dims->h != 3 || filter_dims->w != 3 ||
-        dw_conv_params->dilation.h != 1 || dw_conv_params->dilation.w != 1) {
+        !EREID_DW_CONV_3X3_APPLIES(dw_conv_params, filter_dims)) {
         return EREID_ARG_ERROR;
     }
     const ereid_dw_conv_params *p = dw_conv_params;

@@ -13,8 +13,7 @@ ereid_status ereid_depthwise_conv_wrapper_s8(const ereid_context *ctx,
     if (dw_conv_params == NULL || filter_dims == NULL) {
         return EREID_ARG_ERROR;
     }
-    if (dw_conv_params->ch_mult == 1 && filter_dims->h == 3 && filter_dims->w == 3 &&
-        dw_conv_params->dilation.h == 1 && dw_conv_params->dilation.w == 1) {
+    if (EREID_DW_CONV_3X3_APPLIES(dw_conv_params, filter_dims)) {
         return ereid_depthwise_conv_3x3_s8(ctx, dw_conv_params, quant_params, input_dims, input, filter_dims,
                                            filter, bias, output_dims, output);
     }

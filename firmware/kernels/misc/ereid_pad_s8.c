@@ -8,8 +8,8 @@ ereid_status ereid_pad_s8(const ereid_pad_params *params,
                           const ereid_dims *input_dims, const int8_t *input,
                           const ereid_dims *output_dims, int8_t *output)
 {
-    if (params == NULL || input == NULL || output == NULL || !ereid_dims_valid(input_dims) ||
-        !ereid_dims_valid(output_dims) || params->pad_value < EREID_INT8_MIN || params->pad_value > EREID_INT8_MAX) {
+    if (EREID_IO_ARGS_INVALID(params, input_dims, input, output_dims, output) || params->pad_value < EREID_INT8_MIN ||
+        params->pad_value > EREID_INT8_MAX) {
         return EREID_ARG_ERROR;
     }
     const ereid_dims *bf = &params->before, *af = &params->after;

@@ -26,8 +26,8 @@ ereid_status ereid_resize_nearest_s8(const ereid_resize_params *params,
                                      const ereid_dims *input_dims, const int8_t *input,
                                      const ereid_dims *output_dims, int8_t *output)
 {
-    if (params == NULL || input == NULL || output == NULL || !ereid_dims_valid(input_dims) ||
-        !ereid_dims_valid(output_dims) || input_dims->n != output_dims->n || input_dims->c != output_dims->c) {
+    if (EREID_IO_ARGS_INVALID(params, input_dims, input, output_dims, output) || input_dims->n != output_dims->n ||
+        input_dims->c != output_dims->c) {
         return EREID_ARG_ERROR;
     }
     const int32_t depth = input_dims->c;

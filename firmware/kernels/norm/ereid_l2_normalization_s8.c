@@ -46,7 +46,7 @@ ereid_status ereid_l2_normalization_s8(const ereid_l2norm_params *params,
                                        int32_t outer_size, int32_t depth,
                                        const int8_t *input, int8_t *output)
 {
-    if (params == NULL || input == NULL || output == NULL || outer_size <= 0 || depth <= 0) {
+    if (EREID_ROWS_ARGS_INVALID(params, input, output, outer_size, depth)) {
         return EREID_ARG_ERROR;
     }
     const int32_t output_scale_bits = 7; /* output is x * 2^7 / ||x|| */
@@ -62,7 +62,7 @@ ereid_status ereid_l2_normalization_s8(const ereid_l2norm_params *params,
         for (int32_t c = 0; c < depth; c++) {
             const int32_t v = (int32_t)in[c] - params->input_zero_point;
             const int32_t out = ereid_requantize(v, multiplier, shift + output_scale_bits);
-            output[row * depth + c] = (int8_t)ereid_clamp_i32(out, EREID_INT8_MIN, EREID_INT8_MAX);
+            output[row * depth + c] = ereid_sat_s8(out);
         }
     }
     return EREID_OK;

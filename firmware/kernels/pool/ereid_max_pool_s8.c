@@ -10,37 +10,8 @@ ereid_status ereid_max_pool_s8(const ereid_context *ctx,
                                const ereid_dims *output_dims, int8_t *output)
 {
     (void)ctx;
-    if (pool_params == NULL || input == NULL || output == NULL || filter_dims == NULL ||
-        !ereid_dims_valid(input_dims) || !ereid_dims_valid(output_dims) || filter_dims->h <= 0 ||
-        filter_dims->w <= 0 || output_dims->n != input_dims->n || output_dims->c != input_dims->c ||
-        pool_params->stride.h <= 0 || pool_params->stride.w <= 0 ||
-        !ereid_activation_valid(&pool_params->activation)) {
+    if (EREID_POOL_ARGS_INVALID(pool_params, input_dims, input, filter_dims, output_dims, output)) {
         return EREID_ARG_ERROR;
     }
-    const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
-    for (int32_t b = 0; b < output_dims->n; b++) {
-        for (int32_t oy = 0; oy < output_dims->h; oy++) {
-            const int32_t iy0 = oy * pool_params->stride.h - pool_params->padding.h;
-            const int32_t fy_start = ereid_max_i32(0, -iy0);
-            const int32_t fy_end = ereid_min_i32(filter_dims->h, in_h - iy0);
-            for (int32_t ox = 0; ox < output_dims->w; ox++) {
-                const int32_t ix0 = ox * pool_params->stride.w - pool_params->padding.w;
-                const int32_t fx_start = ereid_max_i32(0, -ix0);
-                const int32_t fx_end = ereid_min_i32(filter_dims->w, in_w - ix0);
-                int8_t *out_px = output + ((b * output_dims->h + oy) * output_dims->w + ox) * ch;
-                for (int32_t c = 0; c < ch; c++) {
-                    int32_t max = EREID_INT8_MIN;
-                    for (int32_t fy = fy_start; fy < fy_end; fy++) {
-                        const int32_t row_base = (b * in_h + iy0 + fy) * in_w + ix0;
-                        for (int32_t fx = fx_start; fx < fx_end; fx++) {
-                            max = ereid_max_i32(max, input[(row_base + fx) * ch + c]);
-                        }
-                    }
-                    out_px[c] = (int8_t)ereid_clamp_i32(max, pool_params->activation.min,
-                                                        pool_params->activation.max);
-                }
-            }
-        }
-    }
-    return EREID_OK;
+    return ereid_pool_s8(pool_params, input_dims, input, filter_dims, output_dims, output, 1);
 }

@@ -7,7 +7,7 @@
 ereid_status ereid_dequantize_s8_f32(const ereid_affine_quant_params *params,
                                      int32_t size, const int8_t *input, float *output)
 {
-    if (params == NULL || input == NULL || output == NULL || size < 0) {
+    if (EREID_FLAT_ARGS_INVALID(params, input, output, size)) {
         return EREID_ARG_ERROR;
     }
     for (int32_t i = 0; i < size; i++) {

@@ -8,7 +8,7 @@
 ereid_status ereid_quantize_f32_s8(const ereid_affine_quant_params *params,
                                    int32_t size, const float *input, int8_t *output)
 {
-    if (params == NULL || input == NULL || output == NULL || size < 0 || !(params->scale > 0.0f)) {
+    if (EREID_FLAT_ARGS_INVALID(params, input, output, size) || !(params->scale > 0.0f)) {
         return EREID_ARG_ERROR;
     }
     for (int32_t i = 0; i < size; i++) {

@@ -9,8 +9,8 @@ ereid_status ereid_mean_s8(const ereid_mean_params *params,
                            const ereid_dims *input_dims, const int8_t *input,
                            const ereid_dims *output_dims, int8_t *output)
 {
-    if (params == NULL || input == NULL || output == NULL || !ereid_dims_valid(input_dims) ||
-        !ereid_dims_valid(output_dims) || (params->axis_mask & ~0xF) != 0 || params->mode != EREID_MEAN_REQUANT) {
+    if (EREID_IO_ARGS_INVALID(params, input_dims, input, output_dims, output) || (params->axis_mask & ~0xF) != 0 ||
+        params->mode != EREID_MEAN_REQUANT) {
         return EREID_ARG_ERROR;
     }
     const int32_t in_ext[4] = {input_dims->n, input_dims->h, input_dims->w, input_dims->c};
@@ -49,7 +49,7 @@ ereid_status ereid_mean_s8(const ereid_mean_params *params,
                     const int32_t acc = ereid_requantize(sum - zp_times_count, params->quant.multiplier,
                                                          params->quant.shift);
                     output[((on * out_ext[1] + oh) * out_ext[2] + ow) * out_ext[3] + oc] =
-                        (int8_t)ereid_clamp_i32(acc + params->output_zero_point, EREID_INT8_MIN, EREID_INT8_MAX);
+                        ereid_sat_s8(acc + params->output_zero_point);
                 }
             }
         }

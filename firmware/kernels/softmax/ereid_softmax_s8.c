@@ -45,12 +45,20 @@ static int32_t ereid_exp_on_negative_values_q5(int32_t a)
     return a == 0 ? INT32_MAX : result;
 }
 
+/* exp(beta * s_in * input_diff) in Q0.31 for input_diff >= diff_min (<= 0). */
+static int32_t ereid_softmax_exp_of_diff(int32_t input_diff, const ereid_softmax_params *params)
+{
+    const int32_t scaled_diff =
+        ereid_requantize_greater_than_one(input_diff, params->input_multiplier, params->input_left_shift);
+    return ereid_exp_on_negative_values_q5(scaled_diff);
+}
+
 ereid_status ereid_softmax_s8(const ereid_softmax_params *params,
                               int32_t num_rows, int32_t row_size,
                               const int8_t *input, int8_t *output)
 {
-    if (params == NULL || input == NULL || output == NULL || num_rows <= 0 || row_size <= 0 ||
-        params->input_left_shift < 0 || params->input_left_shift > 31) {
+    if (EREID_ROWS_ARGS_INVALID(params, input, output, num_rows, row_size) || params->input_left_shift < 0 ||
+        params->input_left_shift > 31) {
         return EREID_ARG_ERROR;
     }
     for (int32_t row = 0; row < num_rows; row++) {
@@ -64,9 +72,7 @@ ereid_status ereid_softmax_s8(const ereid_softmax_params *params,
         for (int32_t c = 0; c < row_size; c++) {
             const int32_t input_diff = (int32_t)in[c] - max_in_row;
             if (input_diff >= params->diff_min) {
-                const int32_t scaled_diff = ereid_requantize_greater_than_one(
-                    input_diff, params->input_multiplier, params->input_left_shift);
-                const int32_t exp_q0 = ereid_exp_on_negative_values_q5(scaled_diff);
+                const int32_t exp_q0 = ereid_softmax_exp_of_diff(input_diff, params);
                 /* Rescale<12> from Q0: rounding right shift by 12. */
                 sum_of_exps = ereid_add_wrap(sum_of_exps,
                                              ereid_sat_rounding_mul_by_pot(exp_q0, -EREID_SOFTMAX_ACCUM_INT_BITS));
@@ -85,11 +91,9 @@ ereid_status ereid_softmax_s8(const ereid_softmax_params *params,
         for (int32_t c = 0; c < row_size; c++) {
             const int32_t input_diff = (int32_t)in[c] - max_in_row;
             if (input_diff >= params->diff_min) {
-                const int32_t scaled_diff = ereid_requantize_greater_than_one(
-                    input_diff, params->input_multiplier, params->input_left_shift);
-                const int32_t exp_q0 = ereid_exp_on_negative_values_q5(scaled_diff);
+                const int32_t exp_q0 = ereid_softmax_exp_of_diff(input_diff, params);
                 const int32_t unsat = ereid_rdbpot(ereid_srdhm(shifted_scale, exp_q0), exponent);
-                out[c] = (int8_t)ereid_clamp_i32(unsat + EREID_INT8_MIN, EREID_INT8_MIN, EREID_INT8_MAX);
+                out[c] = ereid_sat_s8(unsat + EREID_INT8_MIN);
             } else {
                 out[c] = EREID_INT8_MIN;
             }

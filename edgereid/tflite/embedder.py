@@ -1,8 +1,14 @@
-"""Run an exported .tflite on the host (LiteRT), float images in, float embeddings out."""
+"""An exported Re-ID .tflite as an embedding model: float NCHW images in, float embeddings out.
+
+Needs torch (the nn.Module interface evaluation uses), so `edgereid.tflite` does not
+import this module itself.
+"""
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from edgereid.tflite.reference import LiteRTRunner
 
 
 class TFLiteEmbedder(torch.nn.Module):
@@ -16,29 +22,22 @@ class TFLiteEmbedder(torch.nn.Module):
 
     def __init__(self, path, reference_kernels: bool = True):
         super().__init__()
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        kw = {"experimental_op_resolver_type": OpResolverType.BUILTIN_REF} if reference_kernels else {}
         self.path = str(path)
-        self.interp = Interpreter(model_path=self.path, **kw)
-        self.interp.allocate_tensors()
-        self.inp, self.out = self.interp.get_input_details()[0], self.interp.get_output_details()[0]
+        self.runner = LiteRTRunner(self.path, reference_kernels=reference_kernels)
+        self.inp, self.out = self.runner.inputs[0], self.runner.outputs[0]
 
     def embed(self, images_nchw: np.ndarray) -> np.ndarray:
         images = np.asarray(images_nchw, dtype=np.float32).transpose(0, 2, 3, 1)
         results = []
         for img in images:  # the exported graph has batch 1
             x = img[None]
-            if self.inp["dtype"] == np.int8:
-                scale, zp = self.inp["quantization"]
+            if self.inp.dtype == np.int8:
+                scale, zp = self.inp.scale, self.inp.zero_point
                 q = np.sign(x / scale) * np.floor(np.abs(x / scale) + 0.5) + zp
                 x = np.clip(q, -128, 127).astype(np.int8)
-            self.interp.set_tensor(self.inp["index"], x)
-            self.interp.invoke()
-            y = self.interp.get_tensor(self.out["index"])
-            if self.out["dtype"] == np.int8:
-                scale, zp = self.out["quantization"]
-                y = (y.astype(np.float32) - zp) * scale
+            y = self.runner.run([x])[0]
+            if self.out.dtype == np.int8:
+                y = (y.astype(np.float32) - self.out.zero_point) * self.out.scale
             results.append(y.reshape(-1).astype(np.float32))
         return np.stack(results)
 

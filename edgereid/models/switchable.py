@@ -1,0 +1,144 @@
+"""Switchable batch normalisation (CM-NAS): one BN shared by both modalities, or one per modality.
+
+A `SwitchableBatchNorm2d` / `SwitchableBatchNorm1d` holds one BN (`shared`) or two
+(`split`: `visible` and `infrared`). Which samples are infrared is told to the module,
+not passed through `forward`, so the traced / exported graph stays a plain one:
+`set_modality(model, m)` (or the `modality(model, m)` context) with `m` one of
+
+- `"visible"` or `"infrared"`: the whole batch is that modality;
+- a tensor [N] (bool or 0/1; 1 = infrared): per sample. A split BN normalises each
+  modality's samples with its own BN (in train mode: that half's batch statistics,
+  updating that BN's running statistics), then puts them back in batch order;
+- `None`: no modality; a split BN then refuses to run.
+
+Shared BNs ignore the modality. At inference a split BN is one modality's BN, folded
+into the conv like any BN: `for_modality(model, "visible"|"infrared")` returns a copy
+whose switchable BNs are all plain `nn.BatchNorm2d` / `nn.BatchNorm1d`.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+from torch import nn
+
+from edgereid.errors import ModelError
+
+MODALITIES = ("visible", "infrared")
+
+
+class _SwitchableBatchNorm(nn.Module):
+    _bn_type: type = nn.BatchNorm2d
+
+    def __init__(self, num_features: int, split: bool = False):
+        super().__init__()
+        self.num_features = num_features
+        self.split = bool(split)
+        if self.split:
+            self.visible = self._bn_type(num_features)
+            self.infrared = self._bn_type(num_features)
+        else:
+            self.shared = self._bn_type(num_features)
+        self.modality = None  # set by set_modality; not state (never saved)
+
+    @property
+    def choice(self) -> str:
+        return "split" if self.split else "shared"
+
+    def norms(self) -> list[nn.Module]:
+        """The plain BN(s) inside, in the order shared | visible, infrared."""
+        return [self.visible, self.infrared] if self.split else [self.shared]
+
+    def plain(self, modality: str | None) -> nn.Module:
+        """The plain BN that computes this one for `modality` (a shared BN ignores it)."""
+        if not self.split:
+            return self.shared
+        if modality not in MODALITIES:
+            raise ModelError(f"a split BN needs a modality ({' or '.join(MODALITIES)}), got {modality!r}")
+        return getattr(self, modality)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.split:
+            return self.shared(x)
+        m = self.modality
+        if m is None:
+            raise ModelError("this model has split (per-modality) BNs: set the batch's modality with "
+                             "edgereid.models.set_modality(model, 'visible'|'infrared'|tensor), or export "
+                             "edgereid.models.for_modality(model, ...)")
+        if isinstance(m, str):
+            return self.plain(m)(x)
+        infrared = torch.as_tensor(m, device=x.device).reshape(-1).bool()
+        if infrared.numel() != x.shape[0]:
+            raise ModelError(f"modality tensor has {infrared.numel()} entries for a batch of {x.shape[0]}")
+        ir_idx = infrared.nonzero().flatten()
+        vis_idx = (~infrared).nonzero().flatten()
+        if ir_idx.numel() == 0:
+            return self.visible(x)
+        if vis_idx.numel() == 0:
+            return self.infrared(x)
+        out = torch.zeros_like(x)
+        out = out.index_copy(0, vis_idx, self.visible(x.index_select(0, vis_idx)))
+        return out.index_copy(0, ir_idx, self.infrared(x.index_select(0, ir_idx)))
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, {self.choice}"
+
+
+class SwitchableBatchNorm2d(_SwitchableBatchNorm):
+    _bn_type = nn.BatchNorm2d
+
+
+class SwitchableBatchNorm1d(_SwitchableBatchNorm):
+    _bn_type = nn.BatchNorm1d
+
+
+def switchable_bns(model: nn.Module) -> list[_SwitchableBatchNorm]:
+    return [m for m in model.modules() if isinstance(m, _SwitchableBatchNorm)]
+
+
+def _check_modality(m) -> None:
+    if m is None or isinstance(m, torch.Tensor):
+        return
+    if m not in MODALITIES:
+        raise ModelError(f"modality must be None, {' or '.join(repr(x) for x in MODALITIES)} or a tensor of "
+                         f"0 (visible) / 1 (infrared) per sample, got {m!r}")
+
+
+def set_modality(model: nn.Module, m) -> nn.Module:
+    """Tell every switchable BN of `model` the modality of the next batches (see module doc)."""
+    _check_modality(m)
+    for bn in switchable_bns(model):
+        bn.modality = m
+    return model
+
+
+@contextlib.contextmanager
+def modality(model: nn.Module, m):
+    """`set_modality` for the block, then back to what it was."""
+    _check_modality(m)
+    bns = switchable_bns(model)
+    saved = [bn.modality for bn in bns]
+    for bn in bns:
+        bn.modality = m
+    try:
+        yield model
+    finally:
+        for bn, s in zip(bns, saved):
+            bn.modality = s
+
+
+def for_modality(model: nn.Module, m: str | None) -> nn.Module:
+    """A deep copy of `model` computing it for modality `m` with plain BNs only.
+
+    Every switchable BN becomes the plain BN its modality uses (a shared one for both),
+    so the copy exports and folds like any model. `m=None` is allowed when no BN is split.
+    """
+    if m is not None and m not in MODALITIES:
+        raise ModelError(f"for_modality: expected {' or '.join(repr(x) for x in MODALITIES)}, got {m!r}")
+    out = copy.deepcopy(model)
+    for parent in list(out.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, _SwitchableBatchNorm):
+                setattr(parent, name, child.plain(m))
+    return out
