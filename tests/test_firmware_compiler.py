@@ -346,3 +346,247 @@ def test_linker_overflow_is_a_fit_error_with_ld_numbers(tmp_path):
     with pytest.raises(DoesNotFitError, match=r"does not fit board nrf52840: linker region \S+ overflowed by [\d.]+ KiB"):
         build_firmware(model, "nrf52840", out)
     assert not out.exists()
+
+
+# ---- typed kernel calls: ABI description, kernel selection, scratch -------------------------
+
+from edgereid.firmware import kernel_abi as abi  # noqa: E402
+from edgereid.firmware import kernel_registry as kr  # noqa: E402
+from edgereid.firmware.bitexact import SINGLE_OP_KINDS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _prototypes() -> dict[str, tuple[str, list[str]]]:
+    """ereid_nn.h: function -> (return type, parameter types without names, spaces removed)."""
+    import re
+
+    text = (ROOT / "firmware" / "include" / "ereid_nn.h").read_text()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    out = {}
+    for ret, name, params in re.findall(r"^(ereid_status|int32_t)\s+(ereid_\w+)\s*\(([^;]*)\)\s*;", text, re.M):
+        types = [re.sub(r"\s+", "", re.sub(r"\b\w+\s*$", "", p.strip())) for p in params.split(",")]
+        out[name] = (ret, types)
+    return out
+
+
+def test_designated_initialisers_name_every_field():
+    p = abi.ConvParams(input_offset=4, output_offset=-2147483648, stride=abi.Tile(2, 1), padding=abi.Tile(0, 1),
+                       dilation=abi.Tile(1, 1), activation=abi.Activation(-19, 127))
+    assert abi.c_declaration("op0_params", p) == (
+        "static const ereid_conv_params op0_params = {.input_offset = 4, .output_offset = (-2147483647 - 1), "
+        ".stride = {.h = 2, .w = 1}, .padding = {.h = 0, .w = 1}, .dilation = {.h = 1, .w = 1}, "
+        ".activation = {.min = -19, .max = 127}};")
+    q = abi.MeanParams(abi.MEAN_REQUANT, 6, -3, 4, abi.PerTensorQuant(1 << 30, -4), 0.1)
+    assert abi.c_initializer(q) == ("{.mode = EREID_MEAN_REQUANT, .axis_mask = 6, .input_zero_point = -3, "
+                                    ".output_zero_point = 4, .quant = {.multiplier = 1073741824, .shift = -4}, "
+                                    ".scale = 0.100000001f}")
+    assert abi.c_initializer(abi.FcRescaleParams(abi.Address("op3_scale"), 1)) == "{.scale = op3_scale, .count = 1}"
+    assert abi.c_initializer(abi.Context(abi.Address("ereid_arena", 96), 40)) == "{.buf = ereid_arena + 96, .size = 40}"
+    with pytest.raises(TypeError, match="stride"):
+        abi.c_initializer(abi.ConvParams(0, 0, (1, 1), abi.Tile(0, 0), abi.Tile(1, 1), abi.Activation(0, 1)))
+    with pytest.raises(ValueError, match="int32"):
+        abi.c_initializer(abi.Tile(2 ** 31, 1))
+
+
+def test_kernel_selection_by_op_and_tensor_types(monkeypatch):
+    monkeypatch.setattr(kr, "_KERNELS", dict(kr._KERNELS))
+    assert kr.select_kernel("CONV_2D", "int8", "int8", "int8").name == "ereid_convolve_wrapper_s8"
+    with pytest.raises(FirmwareError, match=r"no kernel for CONV_2D \(input int8, weights int4, output int8\); "
+                                            r"registered for CONV_2D: CONV_2D \(input int8, weights int8"):
+        kr.select_kernel("CONV_2D", "int8", "int4", "int8")
+    s4 = kr.Kernel("ereid_convolve_wrapper_s4")
+    kr.register_kernel("CONV_2D", "int8", "int4", "int8", s4)
+    assert kr.select_kernel("CONV_2D", "int8", "int4", "int8") is s4          # side by side
+    assert kr.select_kernel("CONV_2D", "int8", "int8", "int8").name == "ereid_convolve_wrapper_s8"
+    with pytest.raises(FirmwareError, match="already registered"):
+        kr.register_kernel("CONV_2D", "int8", "int4", "int8", kr.Kernel("ereid_other_s4"))
+
+
+def test_wrapper_dispatch_mirrors_the_c_wrappers():
+    w = kr.CONVOLVE_WRAPPER_S8
+    conv = lambda pad, dil: abi.ConvParams(0, 0, abi.Tile(1, 1), abi.Tile(pad, pad), abi.Tile(dil, dil),
+                                           abi.Activation(-128, 127))
+    d = abi.Dims(1, 8, 8, 4)
+    assert w.pick(conv(0, 1), d, abi.Dims(4, 1, 1, 4), d).kernel == "ereid_convolve_1x1_s8"
+    assert w.pick(conv(1, 1), d, abi.Dims(4, 1, 1, 4), d).kernel == "ereid_convolve_s8"   # padded 1x1
+    assert w.pick(conv(1, 1), d, abi.Dims(4, 3, 3, 4), d).kernel == "ereid_convolve_3x3_s8"
+    assert w.pick(conv(1, 2), d, abi.Dims(4, 3, 3, 4), d).kernel == "ereid_convolve_s8"
+    assert [v.predicate for v in w.variants] == ["conv_1x1_applies", "conv_3x3_applies", "otherwise"]
+    assert w.get_buffer_size(conv(0, 1), d, abi.Dims(4, 1, 1, 4), d) == 0
+
+
+def _lowered_models(tmp_path) -> list:
+    specs = [CHAIN_SPEC] + [random_op_spec(k, 40 + i) for i, k in enumerate(SINGLE_OP_KINDS)]
+    specs.append({"name": "qdq", "seed": 1, "inputs": [{"name": "x", "shape": [1, 6], "dtype": "float32",
+                                                         "scale": 0.05, "zero_point": 3}],
+                  "ops": [{"op": "RESHAPE", "shape": [1, 6]}], "float_output": True})
+    out = []
+    for spec in specs:
+        g = read_tflite(_write(tmp_path, f"{spec['name']}.tflite", build_model(spec)))
+        out.append((g, lower_graph(g)))
+    return out
+
+
+def test_kernel_calls_match_the_c_prototypes(tmp_path):
+    """Every typed call passes what ereid_nn.h's prototype takes, argument by argument; every
+    registered kernel, wrapper variant and get_buffer_size function is declared there."""
+    protos = _prototypes()
+    seen = set()
+    for g, layers in _lowered_models(tmp_path):
+        for layer in layers:
+            call = layer.call
+            ret, params = protos[call.function]
+            assert ret == "ereid_status"
+            assert [t.replace(" ", "") for t in (a.c_type for a in call.args)] == params, (layer.op.kind, params)
+            if call.buffer_size_check:
+                ret, params = protos[call.buffer_size_check.function]
+                assert ret == "int32_t"
+                assert [a.c_type.replace(" ", "") for a in call.buffer_size_check.args] == params
+            seen.add(layer.op.kind)
+    assert {"QUANTIZE", "DEQUANTIZE", "CONV_2D", "CONCATENATION", "SOFTMAX"} <= seen
+    for kernel in kr.registered_kernels().values():
+        assert kernel.name in protos
+        assert all(v.kernel in protos for v in kernel.variants)
+        if kernel.buffer_size_function:
+            assert protos[kernel.buffer_size_function][0] == "int32_t"
+
+
+@needs_gcc
+def test_a_registered_kernel_replaces_another_without_editing_the_lowering(tmp_path, monkeypatch):
+    """CONV_2D int8 re-registered to the generic kernel (no wrapper): the lowering picks it up."""
+    monkeypatch.setattr(kr, "_KERNELS", dict(kr._KERNELS))
+    kr.register_kernel("CONV_2D", "int8", "int8", "int8", kr.Kernel("ereid_convolve_s8"), replace=True)
+    g = read_tflite(_write(tmp_path, "chain.tflite", build_model(CHAIN_SPEC)))
+    text = (generate(g, "host", tmp_path / "fw") / "model.c").read_text()
+    assert "status = ereid_convolve_s8(" in text and "ereid_convolve_wrapper_s8" not in text
+    result = check_model(build_model(CHAIN_SPEC), "chain_generic", num_inputs=2, seed=1, workdir=tmp_path)
+    assert result.exact, result
+
+
+# A model where the tensor c1 stays live across the pooling layer (c2 reads it after), so scratch
+# placed over it would change the output.
+SCRATCH_SPEC = {
+    "name": "scratch", "seed": 8,
+    "inputs": [{"name": "x", "shape": [1, 8, 8, 4], "scale": 0.05, "zero_point": -3}],
+    "ops": [
+        {"op": "CONV_2D", "name": "c1", "filters": 8, "kernel": [3, 3], "padding": "SAME", "activation": "RELU"},
+        {"op": "MAX_POOL_2D", "name": "p1", "inputs": ["c1"], "kernel": [2, 2], "stride": [2, 2]},
+        {"op": "CONV_2D", "name": "c2", "inputs": ["c1"], "filters": 8, "kernel": [1, 1], "stride": [2, 2],
+         "padding": "SAME"},
+        {"op": "ADD", "name": "a1", "inputs": ["p1", "c2"]},
+    ],
+}
+
+PROBE_C = r"""/* Test kernel: MAX_POOL_2D that needs scratch. It checks the context it is given and
+ * scribbles over all of it before pooling, so scratch planned over a live tensor shows. */
+#include <stdint.h>
+#include <string.h>
+#include "ereid_nn.h"
+
+ereid_status ereid_max_pool_scratch_probe_s8(const ereid_context *ctx, const ereid_pool_params *pool_params,
+                                             const ereid_dims *input_dims, const int8_t *input,
+                                             const ereid_dims *filter_dims, const ereid_dims *output_dims,
+                                             int8_t *output)
+{
+    int32_t need = input_dims->h * input_dims->w * input_dims->c + 5;
+    if (ctx == NULL || ctx->buf == NULL || ctx->size != need || ((uintptr_t)ctx->buf & 15u) != 0u) {
+        return EREID_BUFFER_ERROR;
+    }
+    memset(ctx->buf, 0x5a, (size_t)ctx->size);
+    return ereid_max_pool_s8(ctx, pool_params, input_dims, input, filter_dims, output_dims, output);
+}
+"""
+
+
+@needs_gcc
+def test_scratch_is_requested_planned_and_passed(tmp_path, monkeypatch):
+    """A kernel whose get_buffer_size rule asks for scratch: the lowering requests it, the plan
+    puts it in the arena apart from every live tensor, model.c passes it in the ereid_context,
+    the C kernel gets a non-NULL, 16-aligned buffer of exactly that size (it checks), and the
+    output stays bit-exact although the kernel overwrites its whole scratch."""
+    src = tmp_path / "ereid_max_pool_scratch_probe_s8.c"
+    src.write_text(PROBE_C)
+    rule = lambda p, i, f, o: i.h * i.w * i.c + 5                     # noqa: E731  (mirror of the C check)
+    probe = kr.Kernel("ereid_max_pool_scratch_probe_s8", buffer_size=rule, sources=(src,))
+    monkeypatch.setattr(kr, "_KERNELS", dict(kr._KERNELS))
+    kr.register_kernel("MAX_POOL_2D", "int8", None, "int8", probe, replace=True)
+
+    model = _write(tmp_path, "scratch.tflite", build_model(SCRATCH_SPEC))
+    g = read_tflite(model)
+    layers = lower_graph(g)
+    need = 8 * 8 * 8 + 5
+    assert [l.scratch_bytes for l in layers] == [0, need, 0, 0]
+    s = plan(g, layers)
+    scratch = s.groups[s.scratch_group_of[1]]
+    assert scratch.is_scratch and scratch.place == ARENA and scratch.size == need and scratch.offset % 16 == 0
+    assert s.arena_bytes >= scratch.offset + need
+    live = [grp for grp in s.groups if grp.place == ARENA and grp is not scratch and grp.first <= 1 <= grp.last]
+    assert live  # c1 (read now and by c2 later) and p1 are live at step 1
+    for grp in live:
+        assert grp.offset + grp.size <= scratch.offset or scratch.offset + need <= grp.offset, (grp, scratch)
+    c1 = g.tensors[layers[0].writes[0]]
+    assert s.groups[s.group_of[c1.index]] in live
+
+    text = (generate(g, "host", tmp_path / "fw", layers=layers, schedule=s) / "model.c").read_text()
+    buf = abi.Address("ereid_arena", scratch.offset).c_expr()
+    assert f"static const ereid_context op1_ctx = {{.buf = {buf}, .size = {need}}};" in text
+    assert "status = ereid_max_pool_scratch_probe_s8(&op1_ctx, &op1_params" in text
+    assert "ereid_status ereid_max_pool_scratch_probe_s8(const ereid_context *, const ereid_pool_params *" in text
+    assert (tmp_path / "fw" / "kernels" / "ext" / src.name).is_file()
+
+    result = check_model(build_model(SCRATCH_SPEC), "scratch", num_inputs=3, seed=4, sanitize=True, workdir=tmp_path)
+    assert result.exact, result
+
+
+def test_makefile_and_hil_image_share_one_toolchain(tmp_path, chain_model, monkeypatch):
+    """The generated Makefile and compile_image build with the same compiler, flags (in order),
+    include folders (in order) and link options."""
+    import subprocess
+
+    from edgereid.boards import load_board
+    from edgereid.firmware import toolchain as tc
+    from edgereid.hil import image
+
+    board = load_board("mps2-an386")
+    out = generate(read_tflite(chain_model), board, tmp_path / "fw", hil=True)
+    var = dict(line.split(" = ", 1) if " = " in line else (line.rstrip(" ="), "")
+               for line in (out / "Makefile").read_text().splitlines() if line[:1].isupper() and "=" in line)
+
+    def expand(value: str) -> list[str]:
+        for name in ("BOARD_CFLAGS", "DEFINES", "LDSCRIPT"):
+            value = value.replace(f"$({name})", var[name])
+        return value.replace("$(EXTRA_CFLAGS)", "").replace("$(EXTRA_LDFLAGS)", "").split()
+
+    captured = {}
+
+    def fake_run(cmd, **kw):
+        captured["cmd"] = cmd
+        Path(cmd[cmd.index("-o") + 1]).write_bytes(b"elf")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(image.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(image.subprocess, "run", fake_run)
+    image.build_hil_image(board, out, tmp_path / "img" / "hil.elf")
+    cmd = captured["cmd"]
+    assert cmd[0] == var["CC"] == board.toolchain.cc
+    first_src = next(i for i, a in enumerate(cmd[1:], 1) if not a.startswith("-"))
+    last_src = max(i for i, a in enumerate(cmd) if a.endswith(".c"))
+    out_at = cmd.index("-o")
+    make_cflags = expand(var["CFLAGS"])
+    assert "-DEREID_LAYER_HOOK" in make_cflags and "-std=c99" in make_cflags and "-Werror" in make_cflags
+    assert [a for a in cmd[1:first_src] if not a.startswith("-I")] == [f for f in make_cflags if not f.startswith("-I")]
+    ldscript = str(board.resolve(board.toolchain.ldscript))
+    assert [a for a in cmd[last_src + 1:out_at] if not a.startswith("-Wl,-Map=")] == \
+        [ldscript if a == "board/link.ld" else a for a in expand(var["LDFLAGS"])]
+    assert cmd[out_at + 2:] == var["LDLIBS"].split() == list(tc.LDLIBS)
+    make_dirs = [f[2:] for f in make_cflags if f.startswith("-I")]
+    image_dirs = [Path(a[2:]) for a in cmd if a.startswith("-I")]
+    assert len(image_dirs) == len(make_dirs)
+    for name, path in zip(make_dirs, image_dirs):
+        if name == ".":
+            assert path == out
+        elif name == "board":
+            assert path == board.resolve(board.toolchain.startup).parent
+        else:
+            assert path.as_posix().endswith("firmware/" + name), (name, path)

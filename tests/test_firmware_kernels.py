@@ -3,6 +3,8 @@ sanitizers (portable and emulated-DSP paths), and byte equality with LiteRT's
 reference kernels (BUILTIN_REF) on randomised single-op models."""
 from __future__ import annotations
 
+import ctypes
+import ctypes as C
 import re
 import shutil
 import subprocess
@@ -259,3 +261,144 @@ def test_corpus_single_op_models_equal_litert(runner):
         assert np.array_equal(got, expected), name
         checked += 1
     assert checked >= 70
+
+
+# ---- the one description of ereid_nn_types.h (edgereid/firmware/kernel_abi.py) ------------
+
+def _abi():
+    from edgereid.firmware import kernel_abi
+    return kernel_abi
+
+
+def _c_type_names(abi) -> list[str]:
+    return sorted({*abi.SCALAR_CTYPES, *abi.POINTER_CTYPES, *abi.STRUCTS})
+
+
+def test_struct_description_matches_the_header(tmp_path):
+    """Compile the header and print, per struct of the description, its size and per field the
+    offset, size and C type (_Generic); they must equal the ctypes layout built from the
+    description, and the header must hold no struct or enum constant the description lacks."""
+    _need("gcc")
+    abi = _abi()
+    header = (ROOT / "firmware" / "include" / "ereid_nn_types.h").read_text()
+    declared = re.findall(r"typedef struct\s*\{[^}]*\}\s*(\w+)\s*;", header)
+    assert declared == list(abi.STRUCTS), "struct typedefs of ereid_nn_types.h vs kernel_abi.STRUCTS (same order)"
+    enum_bodies = re.findall(r"typedef enum\s*\{([^}]*)\}\s*(\w+)\s*;", header)
+    assert {name: re.findall(r"\b(EREID_\w+)\s*=", body) for body, name in enum_bodies} == \
+        {name: list(values) for name, values in abi.ENUMS.items()}
+    generic = ", ".join(f"{t}: \"{t}\"" for t in _c_type_names(abi))
+    lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "ereid_nn_types.h"',
+             f"#define TYPE_NAME(x) _Generic((x), {generic}, default: \"?\")", "int main(void) {"]
+    for name, cls in abi.STRUCTS.items():
+        lines.append(f'    printf("S {name} %zu\\n", sizeof({name}));')
+        for f in abi.struct_fields(cls):
+            member = f"(({name} *)0)->{f.name}"
+            lines.append(f'    printf("F {name} {f.name} %zu %zu %s\\n", offsetof({name}, {f.name}), '
+                         f"sizeof({member}), TYPE_NAME({member}));")
+    for values in abi.ENUMS.values():
+        for const in values:
+            lines.append(f'    printf("E {const} %d\\n", (int){const});')
+    lines += ["    return 0;", "}"]
+    src = tmp_path / "layout.c"
+    src.write_text("\n".join(lines) + "\n")
+    exe = tmp_path / "layout"
+    _run(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'firmware' / 'include'}", src, "-o", exe])
+    got = _run([exe]).stdout.split("\n")
+    want = []
+    for name, cls in abi.STRUCTS.items():
+        layout = abi.ctypes_struct(cls)
+        want.append(f"S {name} {ctypes.sizeof(layout)}")
+        for f in abi.struct_fields(cls):
+            desc = getattr(layout, f.name)
+            want.append(f"F {name} {f.name} {desc.offset} {desc.size} {f.c_type}")
+    for values in abi.ENUMS.values():
+        want += [f"E {const} {value}" for const, value in values.items()]
+    assert got[:-1] == want
+
+
+def test_emitted_initialisers_equal_the_ctypes_bytes(tmp_path):
+    """One value per struct (distinct numbers in every field): the C99 designated initialiser
+    the emitter prints, compiled, has the bytes of the ctypes image of the same value."""
+    _need("gcc")
+    abi = _abi()
+    counter = iter(range(1, 10_000))
+
+    def sample(cls):
+        kwargs = {}
+        for f in abi.struct_fields(cls):
+            if f.struct is not None:
+                kwargs[f.name] = sample(f.struct)
+            elif f.c_type in abi.POINTER_CTYPES:
+                kwargs[f.name] = None
+            elif f.c_type == "int32_t":
+                n = next(counter)
+                kwargs[f.name] = n * 7919 * (-1) ** n
+            else:
+                kwargs[f.name] = next(counter) / 3
+        return cls(**kwargs)
+
+    values = {name: sample(cls) for name, cls in abi.STRUCTS.items()}
+    lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "ereid_nn_types.h"']
+    lines += [abi.c_declaration(f"v_{name}", v) for name, v in values.items()]
+    lines += ["static void dump(const char *name, const void *p, size_t n) {",
+              "    const unsigned char *b = (const unsigned char *)p; size_t i;",
+              '    printf("%s ", name); for (i = 0; i < n; i++) printf("%02x", b[i]); printf("\\n");', "}",
+              "int main(void) {"]
+    lines += [f'    dump("{name}", &v_{name}, sizeof v_{name});' for name in values]
+    lines += ["    return 0;", "}"]
+    src = tmp_path / "values.c"
+    src.write_text("\n".join(lines) + "\n")
+    exe = tmp_path / "values"
+    _run(["gcc", *STRICT, "-Wmissing-field-initializers", f"-I{ROOT / 'firmware' / 'include'}", src, "-o", exe])
+    got = dict(line.split() for line in _run([exe]).stdout.splitlines())
+    assert got == {name: bytes(abi.to_ctypes(v)).hex() for name, v in values.items()}
+
+
+def test_wrapper_dispatch_and_buffer_size_mirror_the_c(runner):
+    """For random conv / depthwise shapes: the specialised kernel the Python mirror says the
+    wrapper picks accepts the arguments and gives the wrapper's bytes, and the Python
+    get_buffer_size equals the C one."""
+    from edgereid.firmware import kernel_registry as kr
+    abi = _abi()
+    lib = runner.lib
+    rng = np.random.default_rng(5)
+    picked = set()
+    for case in range(60):
+        depthwise = case % 2 == 1
+        kh, kw = [(1, 1), (3, 3), (3, 1), (5, 5)][int(rng.integers(4))]
+        sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        dil = 1 if rng.integers(3) else 2
+        ph, pw = (0, 0) if rng.integers(2) else (kh // 2 * dil, kw // 2 * dil)
+        eh, ew = dil * (kh - 1) + 1, dil * (kw - 1) + 1
+        ih, iw, ic = int(rng.integers(eh, eh + 6)), int(rng.integers(ew, ew + 6)), int(rng.integers(1, 5))
+        oh, ow = (ih + 2 * ph - dil * (kh - 1) - 1) // sh + 1, (iw + 2 * pw - dil * (kw - 1) - 1) // sw + 1
+        mult = int(rng.integers(1, 3)) if depthwise else 1
+        oc = ic * mult if depthwise else int(rng.integers(1, 6))
+        tiles = dict(stride=abi.Tile(sh, sw), padding=abi.Tile(ph, pw), dilation=abi.Tile(dil, dil),
+                     activation=abi.Activation(-128, 127))
+        params = abi.DwConvParams(3, -2, mult, **tiles) if depthwise else abi.ConvParams(3, -2, **tiles)
+        in_d, f_d, out_d = abi.Dims(1, ih, iw, ic), abi.Dims(1 if depthwise else oc, kh, kw, ic * mult if depthwise else ic), \
+            abi.Dims(1, oh, ow, oc)
+        wrapper = kr.DEPTHWISE_CONV_WRAPPER_S8 if depthwise else kr.CONVOLVE_WRAPPER_S8
+        variant = wrapper.pick(params, in_d, f_d, out_d)
+        picked.add(variant.kernel)
+        x = rng.integers(-128, 128, (ih, iw, ic)).astype(np.int8)
+        w = rng.integers(-127, 128, (f_d.n, kh, kw, f_d.c)).astype(np.int8)
+        bias = rng.integers(-5000, 5000, oc).astype(np.int32)
+        mults, shifts = fh._i32([1 << 30] * oc), fh._i32([-6] * oc)
+        q = fh.PerChannelQuant(mults, shifts)
+        c_params = abi.to_ctypes(params)
+        args = [C.byref(c_params), C.byref(q), C.byref(abi.to_ctypes(in_d)), fh._ptr8(x), C.byref(abi.to_ctypes(f_d)),
+                fh._ptr8(w), fh._ptr32(bias), C.byref(abi.to_ctypes(out_d))]
+        outs = []
+        for fn in (wrapper.name, variant.kernel):
+            out = np.zeros((oh, ow, oc), np.int8)
+            assert getattr(lib, fn)(C.byref(fh.Context(None, 0)), *args, fh._ptr8(out)) == 0, (fn, params, in_d, f_d)
+            outs.append(out)
+        assert np.array_equal(outs[0], outs[1]), (variant.kernel, params)
+        if wrapper.buffer_size_function:
+            size_fn = getattr(lib, wrapper.buffer_size_function)
+            c_size = size_fn(C.byref(c_params), C.byref(abi.to_ctypes(in_d)), C.byref(abi.to_ctypes(f_d)),
+                             C.byref(abi.to_ctypes(out_d)))
+            assert c_size == wrapper.get_buffer_size(params, in_d, f_d, out_d)
+    assert len(picked) >= 4, picked   # both wrappers' specialised paths and fallbacks were exercised

@@ -54,8 +54,9 @@ def installed(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "EDGEREID_BOARDS")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     python = venv / "bin" / "python"
-    _run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", src],
-         cwd=root, env=env)
+    # --ignore-installed: pip must not look at (let alone uninstall) the checkout's editable install it can see.
+    _run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+          "--ignore-installed", src], cwd=root, env=env)
     shutil.rmtree(src)                       # nothing may still point into the copy
     return python, venv / "bin" / "edgereid", env
 

@@ -48,3 +48,24 @@ def test_triplet_without_negatives_gives_zero():
     loss = TripletLoss(0.3)(x, torch.tensor([1, 1, 1]))
     assert loss.item() == 0.0
     loss.backward()
+
+
+def test_reid_loss_sums_every_head_and_weights_the_triplet():
+    from edgereid.losses import ReidLoss
+    from edgereid.models import ReidOutput
+
+    torch.manual_seed(0)
+    pids = torch.tensor([0, 0, 1, 1])
+    logits = [torch.randn(4, 3), torch.randn(4, 3)]
+    feats = [torch.randn(4, 8), torch.randn(4, 8)]
+    out = ReidOutput(torch.randn(4, 8), logits, feats)
+    ce, tri = CrossEntropyLabelSmooth(3, 0.1), TripletLoss(0.3)
+    expected_ce = ce(logits[0], pids) + ce(logits[1], pids)
+    expected_tri = tri(feats[0], pids) + tri(feats[1], pids)
+    loss_fn = ReidLoss(3, triplet_weight=0.5)
+    assert loss_fn(out, pids).item() == pytest.approx((expected_ce + 0.5 * expected_tri).item(), rel=1e-6)
+    assert loss_fn.cross_entropy(out, pids).item() == pytest.approx(expected_ce.item(), rel=1e-6)
+    loss, terms = loss_fn.terms(out, pids)
+    assert loss.item() == pytest.approx(loss_fn(out, pids).item(), rel=1e-6)
+    assert terms["ce"] == pytest.approx(expected_ce.item()) and terms["triplet"] == pytest.approx(expected_tri.item())
+    assert terms["acc"] == (logits[1].argmax(1) == pids).float().mean().item()  # the deepest head

@@ -21,6 +21,8 @@ import click
 def compress(checkpoint, dataset, prune_macs, criterion, prune_steps, finetune_epochs, quant, qat_epochs,
              ptq_method, calib_images, seed, out):
     """Prune, fine-tune, quantize and export a checkpoint; writes model.pt, .tflite, report.json."""
+    # Imported on use: the compress stage loads litert-torch / TensorFlow (seconds), which
+    # every other command would pay for at start-up.
     from edgereid.compress import compress as run
 
     report = run(checkpoint, out, dataset=dataset, prune_macs=prune_macs, criterion=criterion,

@@ -166,6 +166,16 @@ def model_c(graph: Graph, layers: list[Layer], schedule: Schedule, model_name: s
         out += ["/* Every intermediate activation; offsets from the static plan in layers.json. */",
                 "static int8_t ereid_arena[EREID_MODEL_ARENA_BYTES] __attribute__((aligned(16)));"]
     coded = [i for i, layer in enumerate(layers) if i not in schedule.aliased_layers and layer.call is not None]
+    # Extension kernels (sources outside firmware/kernels) are not in ereid_nn.h: declare them
+    # from the typed call, whose argument types are the prototype's.
+    prototypes: dict[str, None] = {}
+    for call in (layers[i].call for i in coded if layers[i].call.sources):
+        prototypes[f"ereid_status {call.function}({', '.join(a.c_type for a in call.args)});"] = None
+        if call.buffer_size_check is not None:
+            check = call.buffer_size_check
+            prototypes[f"int32_t {check.function}({', '.join(a.c_type for a in check.args)});"] = None
+    if prototypes:
+        out += ["/* Extension kernels (not in ereid_nn.h). */", *prototypes]
     if any(_context_name(schedule, i) == NO_SCRATCH and any(isinstance(a, ScratchContext) for a in layers[i].call.args)
            for i in coded):
         out.append(declare(StructRef(NO_SCRATCH, Context(None, 0))))

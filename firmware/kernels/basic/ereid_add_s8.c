@@ -3,44 +3,43 @@
  * rescaled with its own multiplier (SmallerThanOneExp), summed, rescaled to
  * the output, offset and clamped. */
 #include "ereid_nn.h"
-#include "ereid_nn_support.h"
-
-/* One input's contribution: (x + offset) * 2^left_shift, rescaled by its multiplier. */
-static inline int32_t ereid_add_scaled_input(int8_t x, int32_t offset, int32_t left_shift,
-                                             const ereid_per_tensor_quant_params *quant)
-{
-    return ereid_requantize_smaller_than_one(((int32_t)x + offset) * (1 << left_shift), quant->multiplier,
-                                             quant->shift);
-}
+#include "ereid_bcast.h"
 
 ereid_status ereid_add_s8(const ereid_add_params *params,
                           const ereid_dims *input1_dims, const int8_t *input1,
                           const ereid_dims *input2_dims, const int8_t *input2,
                           const ereid_dims *output_dims, int8_t *output)
 {
-    if (params == NULL || EREID_BCAST_ARGS_INVALID(input1_dims, input1, input2_dims, input2, output_dims, output) ||
+    if (EREID_BCAST_ARGS_INVALID(params, input1_dims, input1, input2_dims, input2, output_dims, output) ||
         !ereid_activation_valid(&params->activation) || params->left_shift < 0 || params->left_shift > 30) {
         return EREID_ARG_ERROR;
     }
-    const ereid_dims *o = output_dims;
-    const ereid_bcast_steps sa = ereid_bcast_steps_of(input1_dims, o), sb = ereid_bcast_steps_of(input2_dims, o);
+    const ereid_dims *a = input1_dims, *b = input2_dims, *o = output_dims;
+    const int32_t sa_n = ereid_bcast_stride(a->n, o->n, a->h * a->w * a->c);
+    const int32_t sa_h = ereid_bcast_stride(a->h, o->h, a->w * a->c);
+    const int32_t sa_w = ereid_bcast_stride(a->w, o->w, a->c), sa_c = ereid_bcast_stride(a->c, o->c, 1);
+    const int32_t sb_n = ereid_bcast_stride(b->n, o->n, b->h * b->w * b->c);
+    const int32_t sb_h = ereid_bcast_stride(b->h, o->h, b->w * b->c);
+    const int32_t sb_w = ereid_bcast_stride(b->w, o->w, b->c), sb_c = ereid_bcast_stride(b->c, o->c, 1);
     int8_t *out = output;
 
     for (int32_t n = 0; n < o->n; n++) {
         for (int32_t y = 0; y < o->h; y++) {
             for (int32_t x = 0; x < o->w; x++) {
-                const int8_t *pa = ereid_bcast_pixel(input1, &sa, n, y, x);
-                const int8_t *pb = ereid_bcast_pixel(input2, &sb, n, y, x);
+                const int8_t *pa = input1 + n * sa_n + y * sa_h + x * sa_w;
+                const int8_t *pb = input2 + n * sb_n + y * sb_h + x * sb_w;
                 for (int32_t c = 0; c < o->c; c++) {
-                    const int32_t scaled1 = ereid_add_scaled_input(pa[c * sa.c], params->input1_offset,
-                                                                   params->left_shift, &params->input1_quant);
-                    const int32_t scaled2 = ereid_add_scaled_input(pb[c * sb.c], params->input2_offset,
-                                                                   params->left_shift, &params->input2_quant);
+                    const int32_t in1 = ((int32_t)pa[c * sa_c] + params->input1_offset) * (1 << params->left_shift);
+                    const int32_t in2 = ((int32_t)pb[c * sb_c] + params->input2_offset) * (1 << params->left_shift);
+                    const int32_t scaled1 = ereid_requantize_smaller_than_one(in1, params->input1_quant.multiplier,
+                                                                              params->input1_quant.shift);
+                    const int32_t scaled2 = ereid_requantize_smaller_than_one(in2, params->input2_quant.multiplier,
+                                                                              params->input2_quant.shift);
                     const int32_t raw_out = ereid_requantize_smaller_than_one(
                                                 scaled1 + scaled2, params->output_quant.multiplier,
                                                 params->output_quant.shift) +
                                             params->output_offset;
-                    *out++ = ereid_clamp_s8(raw_out, &params->activation);
+                    *out++ = (int8_t)ereid_clamp_i32(raw_out, params->activation.min, params->activation.max);
                 }
             }
         }

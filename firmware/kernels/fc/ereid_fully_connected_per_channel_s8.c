@@ -14,18 +14,24 @@ ereid_status ereid_fully_connected_per_channel_s8(const ereid_context *ctx,
                                                   const ereid_dims *output_dims, int8_t *output)
 {
     (void)ctx;
-    if (fc_params == NULL || EREID_PER_CHANNEL_QUANT_INVALID(quant_params) ||
-        EREID_FC_ARGS_INVALID(fc_params, input_dims, input, filter_dims, filter, output_dims, output)) {
+    if (EREID_FC_ARGS_INVALID(fc_params,
+                              quant_params == NULL || quant_params->multiplier == NULL || quant_params->shift == NULL,
+                              input_dims, input, filter_dims, filter, output_dims, output)) {
         return EREID_ARG_ERROR;
     }
-    const int32_t batches = input_dims->n, depth = filter_dims->c, out_depth = filter_dims->n;
+    const int32_t batches = input_dims->n;
+    const int32_t depth = filter_dims->c;
+    const int32_t out_depth = filter_dims->n;
+    if (EREID_FC_SHAPE_INVALID(input_dims, output_dims, batches, depth, out_depth)) {
+        return EREID_ARG_ERROR;
+    }
     for (int32_t b = 0; b < batches; b++) {
         const int8_t *in_row = input + b * depth;
         for (int32_t o = 0; o < out_depth; o++) {
             const int32_t acc = ereid_dot_s8_offsets2(in_row, fc_params->input_offset, filter + o * depth,
                                                       fc_params->filter_offset, depth, 0);
-            output[b * out_depth + o] = ereid_finish_pc_s8(acc, bias, o, quant_params, fc_params->output_offset,
-                                                           &fc_params->activation);
+            output[b * out_depth + o] = ereid_finish_s8(acc, bias, o, quant_params->multiplier[o], quant_params->shift[o],
+                                                        fc_params->output_offset, &fc_params->activation);
         }
     }
     return EREID_OK;

@@ -14,12 +14,17 @@ ereid_status ereid_fully_connected_rescale_s8(const ereid_context *ctx,
                                               const ereid_dims *output_dims, int8_t *output)
 {
     (void)ctx;
-    if (fc_params == NULL || rescale == NULL || rescale->scale == NULL ||
-        EREID_FC_ARGS_INVALID(fc_params, input_dims, input, filter_dims, filter, output_dims, output) ||
-        (rescale->count != 1 && rescale->count != filter_dims->n)) {
+    if (EREID_FC_ARGS_INVALID(fc_params, rescale == NULL || rescale->scale == NULL, input_dims, input, filter_dims,
+                              filter, output_dims, output)) {
         return EREID_ARG_ERROR;
     }
-    const int32_t batches = input_dims->n, depth = filter_dims->c, out_depth = filter_dims->n;
+    const int32_t batches = input_dims->n;
+    const int32_t depth = filter_dims->c;
+    const int32_t out_depth = filter_dims->n;
+    if (EREID_FC_SHAPE_INVALID(input_dims, output_dims, batches, depth, out_depth) ||
+        (rescale->count != 1 && rescale->count != out_depth)) {
+        return EREID_ARG_ERROR;
+    }
     const int32_t scale_step = rescale->count == 1 ? 0 : 1;
     for (int32_t b = 0; b < batches; b++) {
         const int8_t *in_row = input + b * depth;

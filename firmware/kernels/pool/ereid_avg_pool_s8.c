@@ -14,5 +14,31 @@ ereid_status ereid_avg_pool_s8(const ereid_context *ctx,
     if (EREID_POOL_ARGS_INVALID(pool_params, input_dims, input, filter_dims, output_dims, output)) {
         return EREID_ARG_ERROR;
     }
-    return ereid_pool_s8(pool_params, input_dims, input, filter_dims, output_dims, output, 0);
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
+    for (int32_t b = 0; b < output_dims->n; b++) {
+        for (int32_t oy = 0; oy < output_dims->h; oy++) {
+            EREID_POOL_WINDOW(oy, pool_params->stride.h, pool_params->padding.h, filter_dims->h, in_h, iy0, fy_start, fy_end);
+            for (int32_t ox = 0; ox < output_dims->w; ox++) {
+                EREID_POOL_WINDOW(ox, pool_params->stride.w, pool_params->padding.w, filter_dims->w, in_w, ix0, fx_start, fx_end);
+                const int32_t count = (fy_end - fy_start) * (fx_end - fx_start);
+                if (fy_end <= fy_start || fx_end <= fx_start) {
+                    return EREID_ARG_ERROR; /* a window wholly in the padding: TFLite rejects it too */
+                }
+                int8_t *out_px = output + ((b * output_dims->h + oy) * output_dims->w + ox) * ch;
+                for (int32_t c = 0; c < ch; c++) {
+                    int32_t acc = 0;
+                    for (int32_t fy = fy_start; fy < fy_end; fy++) {
+                        const int32_t row_base = (b * in_h + iy0 + fy) * in_w + ix0;
+                        for (int32_t fx = fx_start; fx < fx_end; fx++) {
+                            acc += input[(row_base + fx) * ch + c];
+                        }
+                    }
+                    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                    out_px[c] = (int8_t)ereid_clamp_i32(acc, pool_params->activation.min,
+                                                        pool_params->activation.max);
+                }
+            }
+        }
+    }
+    return EREID_OK;
 }

@@ -46,7 +46,7 @@ static int32_t ereid_exp_on_negative_values_q5(int32_t a)
 }
 
 /* exp(beta * s_in * input_diff) in Q0.31 for input_diff >= diff_min (<= 0). */
-static int32_t ereid_softmax_exp_of_diff(int32_t input_diff, const ereid_softmax_params *params)
+static inline int32_t ereid_softmax_exp_of_diff(int32_t input_diff, const ereid_softmax_params *params)
 {
     const int32_t scaled_diff =
         ereid_requantize_greater_than_one(input_diff, params->input_multiplier, params->input_left_shift);

@@ -56,12 +56,17 @@ static inline int ereid_activation_valid(const ereid_activation *act)
 #define EREID_FLAT_ARGS_INVALID(params, in, out, size)                                                        \
     ((params) == NULL || (in) == NULL || (out) == NULL || (size) < 0)
 
-#define EREID_PER_CHANNEL_QUANT_INVALID(q) ((q) == NULL || (q)->multiplier == NULL || (q)->shift == NULL)
+/* A weighted op: parameters missing, its requantization parameters invalid
+ * (`quant_invalid`: the kernel's own check, an expression that binds tighter than ||),
+ * input, filter or output missing, or a shape not positive. */
+#define EREID_WEIGHTED_ARGS_INVALID(p, quant_invalid, in_d, in, f_d, f, out_d, out)                           \
+    ((p) == NULL || quant_invalid || (in) == NULL || (f) == NULL || (out) == NULL || !ereid_dims_valid(in_d) ||    \
+     !ereid_dims_valid(f_d) || !ereid_dims_valid(out_d))
 
-/* A weighted op: input, filter or output missing, or a shape not positive. */
-#define EREID_WEIGHTED_ARGS_INVALID(in_d, in, f_d, f, out_d, out)                                             \
-    ((in) == NULL || (f) == NULL || (out) == NULL || !ereid_dims_valid(in_d) || !ereid_dims_valid(f_d) ||        \
-     !ereid_dims_valid(out_d))
+/* The same with per-channel requantization parameters q. */
+#define EREID_PER_CHANNEL_ARGS_INVALID(p, q, in_d, in, f_d, f, out_d, out)                                    \
+    EREID_WEIGHTED_ARGS_INVALID(p, (q) == NULL || (q)->multiplier == NULL || (q)->shift == NULL, in_d, in, f_d, f, \
+                                out_d, out)
 
 /* Stride and dilation positive, top/left padding not negative (CONV_2D, DEPTHWISE_CONV_2D). */
 #define EREID_CONV_GEOMETRY_VALID(p)                                                                          \
@@ -73,7 +78,7 @@ static inline int ereid_conv_args_valid(const ereid_conv_params *p, const ereid_
                                         const ereid_dims *in_d, const int8_t *in, const ereid_dims *f_d,
                                         const int8_t *f, const ereid_dims *out_d, const int8_t *out)
 {
-    if (p == NULL || EREID_PER_CHANNEL_QUANT_INVALID(q) || EREID_WEIGHTED_ARGS_INVALID(in_d, in, f_d, f, out_d, out)) {
+    if (EREID_PER_CHANNEL_ARGS_INVALID(p, q, in_d, in, f_d, f, out_d, out)) {
         return 0;
     }
     return f_d->c == in_d->c && out_d->c == f_d->n && out_d->n == in_d->n && EREID_CONV_GEOMETRY_VALID(p) &&
@@ -85,37 +90,29 @@ static inline int ereid_dw_conv_args_valid(const ereid_dw_conv_params *p, const 
                                            const ereid_dims *in_d, const int8_t *in, const ereid_dims *f_d,
                                            const int8_t *f, const ereid_dims *out_d, const int8_t *out)
 {
-    if (p == NULL || EREID_PER_CHANNEL_QUANT_INVALID(q) || EREID_WEIGHTED_ARGS_INVALID(in_d, in, f_d, f, out_d, out)) {
+    if (EREID_PER_CHANNEL_ARGS_INVALID(p, q, in_d, in, f_d, f, out_d, out)) {
         return 0;
     }
     return p->ch_mult > 0 && f_d->n == 1 && f_d->c == in_d->c * p->ch_mult && out_d->c == f_d->c &&
            out_d->n == in_d->n && EREID_CONV_GEOMETRY_VALID(p) && ereid_activation_valid(&p->activation);
 }
 
-/* The FULLY_CONNECTED kernels, after each has checked p != NULL and its own
- * requantization parameters: input {batches, ...depth}, filter {units, ...depth},
- * output {batches, ...units}. */
-#define EREID_FC_ARGS_INVALID(p, in_d, in, f_d, f, out_d, out)                                                 \
-    (EREID_WEIGHTED_ARGS_INVALID(in_d, in, f_d, f, out_d, out) || !ereid_activation_valid(&(p)->activation) ||  \
-     (in_d)->h * (in_d)->w * (in_d)->c != (f_d)->c || (out_d)->n != (in_d)->n ||                               \
-     (out_d)->h * (out_d)->w * (out_d)->c != (f_d)->n)
+/* The FULLY_CONNECTED kernels (quant_invalid as above), before their shapes. */
+#define EREID_FC_ARGS_INVALID(p, quant_invalid, in_d, in, f_d, f, out_d, out)                                 \
+    (EREID_WEIGHTED_ARGS_INVALID(p, quant_invalid, in_d, in, f_d, f, out_d, out) ||                              \
+     !ereid_activation_valid(&(p)->activation))
+
+/* FULLY_CONNECTED shapes that do not agree: input {batches, ...depth}, filter
+ * {out_depth, ...depth} (where depth and out_depth were read), output {batches, ...out_depth}. */
+#define EREID_FC_SHAPE_INVALID(in_d, out_d, batches, depth, out_depth)                                        \
+    ((in_d)->h * (in_d)->w * (in_d)->c != (depth) || (out_d)->n != (batches) ||                                 \
+     (out_d)->h * (out_d)->w * (out_d)->c != (out_depth))
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D (filter_dims {1, kh, kw, 1}). */
 #define EREID_POOL_ARGS_INVALID(p, in_d, in, f_d, out_d, out)                                                  \
     ((p) == NULL || (in) == NULL || (out) == NULL || (f_d) == NULL || !ereid_dims_valid(in_d) ||                 \
      !ereid_dims_valid(out_d) || (f_d)->h <= 0 || (f_d)->w <= 0 || (out_d)->n != (in_d)->n ||                   \
      (out_d)->c != (in_d)->c || (p)->stride.h <= 0 || (p)->stride.w <= 0 || !ereid_activation_valid(&(p)->activation))
-
-/* Each dimension of `a` equals the output's or is 1 (repeated). */
-#define EREID_BCAST_COMPATIBLE(a, o)                                                                          \
-    (((a)->n == (o)->n || (a)->n == 1) && ((a)->h == (o)->h || (a)->h == 1) && ((a)->w == (o)->w || (a)->w == 1) && \
-     ((a)->c == (o)->c || (a)->c == 1))
-
-/* ADD, MUL: an input or the output missing, a shape not positive, or an input that
- * does not broadcast to the output. */
-#define EREID_BCAST_ARGS_INVALID(a_d, a, b_d, b, out_d, out)                                                   \
-    ((a) == NULL || (b) == NULL || (out) == NULL || !ereid_dims_valid(a_d) || !ereid_dims_valid(b_d) ||          \
-     !ereid_dims_valid(out_d) || !EREID_BCAST_COMPATIBLE(a_d, out_d) || !EREID_BCAST_COMPATIBLE(b_d, out_d))
 
 /* ---- When a specialised kernel applies (the kernel and its wrapper agree) ---- */
 
@@ -158,28 +155,21 @@ static inline int32_t ereid_dot_s8(const int8_t *a, int32_t a_offset, const int8
 
 /* ---- Requantization tails ----------------------------------------------- */
 
+/* Saturate to int8 (MEAN, L2_NORMALIZATION, SOFTMAX). */
+static inline int8_t ereid_sat_s8(int32_t x)
+{
+    return (int8_t)ereid_clamp_i32(x, EREID_INT8_MIN, EREID_INT8_MAX);
+}
+
 /* Clamp to the activation range (inside int8) and narrow. */
 static inline int8_t ereid_clamp_s8(int32_t x, const ereid_activation *act)
 {
     return (int8_t)ereid_clamp_i32(x, act->min, act->max);
 }
 
-/* Saturate to int8. */
-static inline int8_t ereid_sat_s8(int32_t x)
-{
-    return (int8_t)ereid_clamp_i32(x, EREID_INT8_MIN, EREID_INT8_MAX);
-}
-
 static inline int32_t ereid_add_bias(int32_t acc, const int32_t *bias, int32_t channel)
 {
     return bias != NULL ? acc + bias[channel] : acc;
-}
-
-/* MultiplyByQuantizedMultiplier, output offset, activation clamp. */
-static inline int8_t ereid_requant_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
-                                      const ereid_activation *act)
-{
-    return ereid_clamp_s8(ereid_requantize(acc, multiplier, shift) + output_offset, act);
 }
 
 /* Bias, requantize, output offset and activation clamp: the common tail of
@@ -189,17 +179,8 @@ static inline int8_t ereid_finish_s8(int32_t acc, const int32_t *bias, int32_t c
                                      int32_t multiplier, int32_t shift, int32_t output_offset,
                                      const ereid_activation *act)
 {
-    return ereid_requant_s8(ereid_add_bias(acc, bias, channel), multiplier, shift, output_offset, act);
-}
-
-/* ereid_finish_s8 with the channel's multiplier and shift taken from q. */
-static inline int8_t ereid_finish_pc_s8(int32_t acc, const int32_t *bias, int32_t channel,
-                                        const ereid_per_channel_quant_params *q, int32_t output_offset,
-                                        const ereid_activation *act)
-{
-    const int32_t multiplier = q->multiplier[channel];
-    const int32_t shift = q->shift[channel];
-    return ereid_finish_s8(acc, bias, channel, multiplier, shift, output_offset, act);
+    return ereid_clamp_s8(ereid_requantize(ereid_add_bias(acc, bias, channel), multiplier, shift) + output_offset,
+                          act);
 }
 
 /* The tail of LiteRT's reference int8 FULLY_CONNECTED: bias, rescale in double with one
@@ -213,93 +194,15 @@ static inline int8_t ereid_finish_fc_f64_s8(int32_t acc, const int32_t *bias, in
                           act);
 }
 
-/* ---- Pooling windows ---------------------------------------------------- */
-
-/* One axis of a pooling window: it starts at input index `origin` (negative in the
- * padding) and its taps [start, end) are the ones inside the input. */
-typedef struct {
-    int32_t origin;
-    int32_t start;
-    int32_t end;
-} ereid_window;
-
-static inline ereid_window ereid_pool_window(int32_t out_index, int32_t stride, int32_t padding,
-                                             int32_t filter_size, int32_t in_size)
-{
-    ereid_window win;
-    win.origin = out_index * stride - padding;
-    win.start = ereid_max_i32(0, -win.origin);
-    win.end = ereid_min_i32(filter_size, in_size - win.origin);
-    return win;
-}
-
-/* MAX_POOL_2D (is_max 1) and AVERAGE_POOL_2D (is_max 0) after their argument check:
- * the maximum, or the sum divided by the number of taps summed rounding half away from
- * zero, over each window clipped to the input, then the activation clamp. A window
- * wholly in the padding is an error for the average (TFLite rejects it too); for the
- * maximum it gives -128 before the clamp. Inlined with a constant is_max, each kernel
- * keeps only its own branch. */
-static inline ereid_status ereid_pool_s8(const ereid_pool_params *p, const ereid_dims *in_d, const int8_t *input,
-                                         const ereid_dims *f_d, const ereid_dims *out_d, int8_t *output,
-                                         int is_max)
-{
-    const int32_t in_h = in_d->h, in_w = in_d->w, ch = in_d->c;
-    for (int32_t b = 0; b < out_d->n; b++) {
-        for (int32_t oy = 0; oy < out_d->h; oy++) {
-            const ereid_window wy = ereid_pool_window(oy, p->stride.h, p->padding.h, f_d->h, in_h);
-            for (int32_t ox = 0; ox < out_d->w; ox++) {
-                const ereid_window wx = ereid_pool_window(ox, p->stride.w, p->padding.w, f_d->w, in_w);
-                const int32_t count = (wy.end - wy.start) * (wx.end - wx.start);
-                if (!is_max && (wy.end <= wy.start || wx.end <= wx.start)) {
-                    return EREID_ARG_ERROR;
-                }
-                int8_t *out_px = output + ((b * out_d->h + oy) * out_d->w + ox) * ch;
-                for (int32_t c = 0; c < ch; c++) {
-                    int32_t acc = is_max ? EREID_INT8_MIN : 0;
-                    for (int32_t fy = wy.start; fy < wy.end; fy++) {
-                        const int32_t row_base = (b * in_h + wy.origin + fy) * in_w + wx.origin;
-                        for (int32_t fx = wx.start; fx < wx.end; fx++) {
-                            const int32_t v = input[(row_base + fx) * ch + c];
-                            acc = is_max ? ereid_max_i32(acc, v) : acc + v;
-                        }
-                    }
-                    if (!is_max) {
-                        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    }
-                    out_px[c] = ereid_clamp_s8(acc, &p->activation);
-                }
-            }
-        }
-    }
-    return EREID_OK;
-}
-
-/* ---- Broadcasting (ADD, MUL) -------------------------------------------- */
-
-/* Element steps of an operand along N, H, W, C as it is read for an output of shape o:
- * its own NHWC strides, 0 along a dimension it repeats. */
-typedef struct {
-    int32_t n;
-    int32_t h;
-    int32_t w;
-    int32_t c;
-} ereid_bcast_steps;
-
-static inline ereid_bcast_steps ereid_bcast_steps_of(const ereid_dims *a, const ereid_dims *o)
-{
-    ereid_bcast_steps s;
-    s.n = a->n == o->n ? a->h * a->w * a->c : 0;
-    s.h = a->h == o->h ? a->w * a->c : 0;
-    s.w = a->w == o->w ? a->c : 0;
-    s.c = a->c == o->c ? 1 : 0;
-    return s;
-}
-
-/* The operand's first element for output pixel (n, y, x). */
-static inline const int8_t *ereid_bcast_pixel(const int8_t *base, const ereid_bcast_steps *s, int32_t n, int32_t y,
-                                              int32_t x)
-{
-    return base + n * s->n + y * s->h + x * s->w;
-}
+/* ---- Pooling windows ----------------------------------------------------
+ * MAX_POOL_2D and AVERAGE_POOL_2D, along one axis: the window of output index
+ * `out_index` starts at input index `origin` (negative in the top/left padding), and
+ * its taps [start, end) are the ones inside the input (end <= start: none). Declares
+ * the three const int32_t named by the last arguments (a macro, so the kernels compile
+ * to the code the written-out lines give). */
+#define EREID_POOL_WINDOW(out_index, stride, padding, filter_size, in_size, origin, start, end)              \
+    const int32_t origin = (out_index) * (stride) - (padding);                                                \
+    const int32_t start = ereid_max_i32(0, -(origin));                                                         \
+    const int32_t end = ereid_min_i32(filter_size, (in_size) - (origin))
 
 #endif /* EREID_NN_SUPPORT_H */
