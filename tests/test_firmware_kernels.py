@@ -3,7 +3,6 @@ sanitizers (portable and emulated-DSP paths), and byte equality with LiteRT's
 reference kernels (BUILTIN_REF) on randomised single-op models."""
 from __future__ import annotations
 
-import ctypes
 import ctypes as C
 import re
 import shutil
@@ -307,7 +306,7 @@ def test_struct_description_matches_the_header(tmp_path):
     want = []
     for name, cls in abi.STRUCTS.items():
         layout = abi.ctypes_struct(cls)
-        want.append(f"S {name} {ctypes.sizeof(layout)}")
+        want.append(f"S {name} {C.sizeof(layout)}")
         for f in abi.struct_fields(cls):
             desc = getattr(layout, f.name)
             want.append(f"F {name} {f.name} {desc.offset} {desc.size} {f.c_type}")

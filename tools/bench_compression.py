@@ -201,10 +201,9 @@ def run_rows(bench, name, rows, quick):
                 batch = next(iter(calib))
 
                 def taylor_loss(net):
-                    from edgereid.compress.quantize import reid_loss
+                    from edgereid.losses import ReidLoss
 
-                    out = net(batch[0])
-                    return reid_loss(bench.data.num_train_pids)(out.logits, [], batch[1])
+                    return ReidLoss(bench.data.num_train_pids).cross_entropy(net(batch[0]), batch[1])
 
                 # BN statistics re-estimated on training batches (PK, training augmentations), the
                 # distribution they were trained on; fine-tuning then keeps them current. Estimated on

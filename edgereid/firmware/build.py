@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgereid.boards import load_board
 from edgereid.errors import BoardError, FirmwareError
 from edgereid.firmware import codegen
 from edgereid.firmware.codegen import BoardSpec
@@ -18,6 +19,7 @@ from edgereid.tflite.ir import Graph
 from edgereid.firmware.lowering import Layer, lower_graph
 from edgereid.firmware.planner import Schedule, plan
 from edgereid.firmware.frontend import read_tflite
+from edgereid.firmware.toolchain import Toolchain
 
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 
@@ -29,8 +31,6 @@ def board_spec(board) -> BoardSpec:
     if board is None:
         board = "host"
     if isinstance(board, (str, os.PathLike)):
-        from edgereid.boards import load_board
-
         board = load_board(board)
     tc, mem = board.toolchain, board.memory
     return BoardSpec(name=board.name, core=board.core, cc=tc.cc, cflags=tuple(tc.cflags),
@@ -196,7 +196,7 @@ _LD_OVERFLOW = re.compile(r"region [`'](\S+)' overflowed by (\d+) bytes")
 
 
 def measure_size(executable: Path, spec: BoardSpec, arena_bytes: int) -> SizeReport:
-    tool = "arm-none-eabi-size" if spec.is_cortex_m else "size"
+    tool = Toolchain.of(spec).size_tool
     if shutil.which(tool) is None:
         raise FirmwareError(f"'{tool}' not found on PATH (needed for the size report)")
     proc = subprocess.run([tool, str(executable)], capture_output=True, text=True)
@@ -251,7 +251,7 @@ def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool
             mk.write_text(mk.read_text().replace("EXTRA_CFLAGS =\n", f"EXTRA_CFLAGS = {SANITIZE_FLAGS}\n")
                           .replace("EXTRA_LDFLAGS =\n", f"EXTRA_LDFLAGS = {SANITIZE_FLAGS}\n"))
         _run_make(project, spec, "", object_cache)
-        exe_name = "firmware.elf" if spec.is_cortex_m else "firmware"
+        exe_name = Toolchain.of(spec).target
         size = measure_size(project / exe_name, spec, schedule.arena_bytes)
         check_fit(size, spec)
         _replace_dir(project, out_dir)

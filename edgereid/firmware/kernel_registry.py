@@ -68,8 +68,11 @@ class Kernel:
         """The typed call of this kernel, with the scratch its get_buffer_size rule asks for
         on `size_args` (the structs <name>_get_buffer_size takes, in its order)."""
         values = tuple(a.value for a in size_args)
+        if not size_args and (self.variants or self.buffer_size is not no_scratch or self.buffer_size_function):
+            raise FirmwareError(f"{self.name}: its dispatch / get_buffer_size rule needs the call's params "
+                                "and dims, and the lowering passes none (size_args)")
         variant = self.pick(*values) if size_args else None
-        scratch = self.get_buffer_size(*values) if size_args else int(self.buffer_size())
+        scratch = self.get_buffer_size(*values) if size_args else 0
         if scratch < 0:
             raise FirmwareError(f"{self.name}: negative scratch size {scratch}")
         if scratch and CONTEXT not in args:

@@ -2,7 +2,9 @@
 
 edgereid.firmware.build_firmware(..., hil=True) is the normal way to get one from a
 .tflite; this builds the same image from any folder holding model.h and .c files
-(used for board bring-up and for the test fixtures).
+(used for board bring-up and for the test fixtures). Both compile with the one toolchain
+description of edgereid.firmware.toolchain: same compiler, flags, include folders (in
+the same order) and link options as the generated Makefile.
 """
 import shutil
 import subprocess

@@ -1,4 +1,7 @@
-"""Build small int8 TFLite models directly, for testing the firmware against LiteRT.
+"""Build small TFLite models directly, for testing the firmware against the reference runs.
+
+`ModelBuilder` assembles any graph (builtin or custom ops, any tensor type) as IR and
+writes it with edgereid.tflite.writer; `build_model` makes int8 models from specs.
 
 A model is described by a plain spec (dict), so a test can sweep shapes and options
 without TensorFlow:

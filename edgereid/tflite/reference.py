@@ -29,8 +29,6 @@ from edgereid.tflite.reader import custom_codes
 
 LCE_CUSTOM_CODES = ("LceQuantize", "LceDequantize", "LceBconv2d", "LceBMaxPool2d")
 LCE_VERSION = "0.16.0"
-LCE_INSTALL = (f"pip install --no-deps --target <environment>/lce-runtime numpy==1.26.4 "
-               f"larq-compute-engine=={LCE_VERSION}")
 _LCE_EXTENSION = Path("larq_compute_engine") / "tflite" / "python" / "interpreter_wrapper_lite.so"
 
 
@@ -169,6 +167,11 @@ def lce_runtime_dir() -> Path:
     return Path(os.environ.get("EDGEREID_LCE_RUNTIME") or Path(sys.prefix) / "lce-runtime")
 
 
+def _lce_install_hint() -> str:
+    return (f"pip install --no-deps --target {lce_runtime_dir()} numpy==1.26.4 larq-compute-engine=={LCE_VERSION}"
+            ", or point EDGEREID_LCE_RUNTIME at such a folder")
+
+
 def lce_available() -> bool:
     """True when Larq Compute Engine's interpreter extension is installed (see lce_runtime_dir)."""
     return (lce_runtime_dir() / _LCE_EXTENSION).is_file()
@@ -187,14 +190,18 @@ class LceRunner:
     def __init__(self, model):
         runtime = lce_runtime_dir()
         if not lce_available():
-            raise TFLiteError(f"Larq Compute Engine's interpreter is not installed in {runtime} "
-                              f"({LCE_INSTALL}; or set EDGEREID_LCE_RUNTIME)")
+            raise TFLiteError(f"Larq Compute Engine's interpreter is not installed in {runtime}: "
+                              f"{_lce_install_hint()}")
         self._model_name = _model_name(model)
         self._stderr, self._log_seen = tempfile.TemporaryFile(), 0
         self._proc = subprocess.Popen([sys.executable, "-I", str(Path(__file__).with_name("lce_worker.py")),
                                        str(runtime)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self._stderr)
-        described = json.loads(self._request(_model_bytes(model), "load"))
+        try:
+            described = json.loads(self._request(_model_bytes(model), "load"))
+        except TFLiteError:
+            self.close()
+            raise
         self.inputs = [self._spec(i, d) for i, d in enumerate(described["inputs"])]
         self.outputs = [self._spec(i, d) for i, d in enumerate(described["outputs"])]
 
@@ -280,6 +287,6 @@ def reference_runner(model):
     if lce_ops:
         if not lce_available():
             raise TFLiteError(f"{_model_name(model)} holds Larq Compute Engine ops ({', '.join(lce_ops)}); its "
-                              f"reference run needs Larq Compute Engine's interpreter: {LCE_INSTALL}")
+                              f"reference run needs Larq Compute Engine's interpreter: {_lce_install_hint()}")
         return LceRunner(data)
     return LiteRTRunner(model, reference_kernels=True)

@@ -10,8 +10,13 @@
  *     filter_offset = -zp_filter) and the output zero point (output_offset = +zp_out),
  *     as in TFLite's *Params structs;
  *   - multiplier/shift pairs come from TFLite's QuantizeMultiplier (Q31 multiplier,
- *     shift > 0 = left shift); see firmware/README.md and
- *     edgereid/firmware/kernel_params.py for how each one is derived.
+ *     shift > 0 = left shift); see firmware/README.md and edgereid/firmware/lowering.py
+ *     for how each one is derived.
+ *
+ * edgereid/firmware/kernel_abi.py describes every struct below (same names, same field
+ * order and types); the firmware compiler prints designated initialisers from it and the
+ * kernel tests build their ctypes layouts from it. tests/test_firmware_kernels.py compiles
+ * this header and fails on any difference: change both together.
  */
 #ifndef EREID_NN_TYPES_H
 #define EREID_NN_TYPES_H
@@ -29,8 +34,10 @@ typedef enum {
     EREID_BUFFER_ERROR = -3   /* a scratch buffer smaller than the kernel's *_get_buffer_size() */
 } ereid_status;
 
-/* Scratch memory handed to a kernel. Current kernels need none (buf may be NULL);
- * the argument keeps every signature uniform for kernels that will (im2col). */
+/* Scratch memory handed to a kernel: `size` bytes at `buf` (16-byte aligned), planned in
+ * the model's arena for this layer only. A kernel that needs scratch (im2col, bit-packing)
+ * has a *_get_buffer_size() giving the bytes and returns EREID_BUFFER_ERROR when handed
+ * less; one that needs none accepts {NULL, 0}, as every current int8 kernel does. */
 typedef struct {
     void *buf;
     int32_t size;

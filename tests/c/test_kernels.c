@@ -8,6 +8,9 @@
  *     this is the DSP-path vs portable-path comparison);
  *   - the specialised 1x1 / 3x3 conv, the 3x3 depthwise and both wrappers equal
  *     the generic kernels;
+ * that every kernel's argument check accepts a valid call and rejects each kind of
+ * invalid one (null pointers, bad shapes, parameters out of range, a specialised
+ * kernel outside its constraints, for which the wrapper falls back to the generic one);
  * and prints an FNV-1a hash of every output, so two builds (portable and
  * EREID_EMULATE_DSP) can be compared byte for byte. Exit status 0 = all equal.
  * Usage: test_kernels [iterations] [seed]
@@ -337,12 +340,256 @@ static void test_requant_edges(void)
     }
 }
 
+/* Argument checks: every kernel accepts a small valid call (EREID_OK) and rejects each
+ * invalid variant below (EREID_ARG_ERROR). */
+static void expect(const char *what, ereid_status got, ereid_status want)
+{
+    if (got != want) {
+        printf("FAIL argument check %s: status %d, expected %d\n", what, (int)got, (int)want);
+        failures++;
+    }
+}
+
+static void test_arg_checks(void)
+{
+    const ereid_context ctx = {NULL, 0};
+    const ereid_activation bad_act = {-129, 127};
+    const ereid_dims d = {1, 4, 4, 2}, d_zero = {1, 4, 0, 2};
+    static int8_t in[64], in2[64], out[256];
+    memset(in, 1, sizeof in);
+    memset(in2, 2, sizeof in2);
+    for (int32_t c = 0; c < 8; c++) {
+        mult[c] = 1 << 30;
+        shift[c] = 0;
+        bias[c] = 0;
+    }
+    const ereid_per_channel_quant_params q = {mult, shift}, q_null = {NULL, shift};
+
+    /* CONV_2D: generic, 1x1, 3x3, wrapper. */
+    const ereid_conv_params cp = {0, 0, {1, 1}, {0, 0}, {1, 1}, {-128, 127}};
+    const ereid_dims f1 = {2, 1, 1, 2}, f3 = {2, 3, 3, 2}, f3_c3 = {2, 3, 3, 3};
+    const ereid_dims o_conv1 = {1, 4, 4, 2}, o_conv3 = {1, 2, 2, 2};
+    ereid_conv_params c_bad;
+    expect("conv ok", ereid_convolve_s8(&ctx, &cp, &q, &d, in, &f3, filter, bias, &o_conv3, out), EREID_OK);
+    expect("conv null params", ereid_convolve_s8(&ctx, NULL, &q, &d, in, &f3, filter, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+    expect("conv null multiplier", ereid_convolve_s8(&ctx, &cp, &q_null, &d, in, &f3, filter, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+    expect("conv null filter", ereid_convolve_s8(&ctx, &cp, &q, &d, in, &f3, NULL, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+    expect("conv zero dim", ereid_convolve_s8(&ctx, &cp, &q, &d_zero, in, &f3, filter, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+    expect("conv channel mismatch", ereid_convolve_s8(&ctx, &cp, &q, &d, in, &f3_c3, filter, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+    c_bad = cp;
+    c_bad.stride.w = 0;
+    expect("conv stride 0", ereid_convolve_s8(&ctx, &c_bad, &q, &d, in, &f3, filter, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+    c_bad = cp;
+    c_bad.padding.h = -1;
+    expect("conv padding < 0", ereid_convolve_s8(&ctx, &c_bad, &q, &d, in, &f3, filter, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+    c_bad = cp;
+    c_bad.activation = bad_act;
+    expect("conv activation", ereid_convolve_s8(&ctx, &c_bad, &q, &d, in, &f3, filter, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+    expect("conv 1x1 ok", ereid_convolve_1x1_s8(&ctx, &cp, &q, &d, in, &f1, filter, bias, &o_conv1, out), EREID_OK);
+    expect("conv 1x1 with 3x3", ereid_convolve_1x1_s8(&ctx, &cp, &q, &d, in, &f3, filter, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+    c_bad = cp;
+    c_bad.padding.w = 1;
+    expect("conv 1x1 padded", ereid_convolve_1x1_s8(&ctx, &c_bad, &q, &d, in, &f1, filter, bias, &o_conv1, out),
+           EREID_ARG_ERROR);
+    {
+        /* stride 2 over 4 rows gives 2 output rows; 3 would read row 4 (outside). */
+        const ereid_dims o_far = {1, 3, 4, 2};
+        c_bad = cp;
+        c_bad.stride.h = 2;
+        expect("conv 1x1 reads outside", ereid_convolve_1x1_s8(&ctx, &c_bad, &q, &d, in, &f1, filter, bias, &o_far,
+                                                               out), EREID_ARG_ERROR);
+        expect("conv wrapper falls back", ereid_convolve_wrapper_s8(&ctx, &c_bad, &q, &d, in, &f1, filter, bias,
+                                                                    &o_far, out), EREID_OK);
+    }
+    expect("conv 3x3 ok", ereid_convolve_3x3_s8(&ctx, &cp, &q, &d, in, &f3, filter, bias, &o_conv3, out), EREID_OK);
+    c_bad = cp;
+    c_bad.dilation.h = 2;
+    {
+        /* 5x5 input, 3x3 filter dilated 2 along H: 1x3 output. */
+        const ereid_dims d5 = {1, 5, 5, 2}, o_dil = {1, 1, 3, 2};
+        expect("conv 3x3 dilated", ereid_convolve_3x3_s8(&ctx, &c_bad, &q, &d5, in, &f3, filter, bias, &o_dil, out),
+               EREID_ARG_ERROR);
+        expect("conv wrapper dilated", ereid_convolve_wrapper_s8(&ctx, &c_bad, &q, &d5, in, &f3, filter, bias,
+                                                                 &o_dil, out), EREID_OK);
+    }
+    expect("conv wrapper null", ereid_convolve_wrapper_s8(&ctx, NULL, &q, &d, in, &f3, filter, bias, &o_conv3, out),
+           EREID_ARG_ERROR);
+
+    /* DEPTHWISE_CONV_2D: generic, 3x3, wrapper. */
+    {
+        const ereid_dw_conv_params dp = {0, 0, 1, {1, 1}, {0, 0}, {1, 1}, {-128, 127}};
+        const ereid_dims fd3 = {1, 3, 3, 2}, fd3_m2 = {1, 3, 3, 4}, od = {1, 2, 2, 2}, od_m2 = {1, 2, 2, 4};
+        ereid_dw_conv_params d_bad = dp;
+        expect("dw ok", ereid_depthwise_conv_s8(&ctx, &dp, &q, &d, in, &fd3, filter, bias, &od, out), EREID_OK);
+        expect("dw 3x3 ok", ereid_depthwise_conv_3x3_s8(&ctx, &dp, &q, &d, in, &fd3, filter, bias, &od, out),
+               EREID_OK);
+        expect("dw null quant", ereid_depthwise_conv_s8(&ctx, &dp, NULL, &d, in, &fd3, filter, bias, &od, out),
+               EREID_ARG_ERROR);
+        expect("dw channel mismatch", ereid_depthwise_conv_s8(&ctx, &dp, &q, &d, in, &fd3_m2, filter, bias, &od,
+                                                              out), EREID_ARG_ERROR);
+        d_bad.ch_mult = 0;
+        expect("dw ch_mult 0", ereid_depthwise_conv_s8(&ctx, &d_bad, &q, &d, in, &fd3, filter, bias, &od, out),
+               EREID_ARG_ERROR);
+        d_bad = dp;
+        d_bad.ch_mult = 2;
+        expect("dw ch_mult 2", ereid_depthwise_conv_s8(&ctx, &d_bad, &q, &d, in, &fd3_m2, filter, bias, &od_m2, out),
+               EREID_OK);
+        expect("dw 3x3 ch_mult 2", ereid_depthwise_conv_3x3_s8(&ctx, &d_bad, &q, &d, in, &fd3_m2, filter, bias,
+                                                                &od_m2, out), EREID_ARG_ERROR);
+        expect("dw wrapper ch_mult 2", ereid_depthwise_conv_wrapper_s8(&ctx, &d_bad, &q, &d, in, &fd3_m2, filter,
+                                                                        bias, &od_m2, out), EREID_OK);
+        d_bad = dp;
+        d_bad.dilation.w = 0;
+        expect("dw dilation 0", ereid_depthwise_conv_s8(&ctx, &d_bad, &q, &d, in, &fd3, filter, bias, &od, out),
+               EREID_ARG_ERROR);
+    }
+
+    /* FULLY_CONNECTED: per-tensor, per-channel, double rescale. */
+    {
+        const ereid_fc_params fp = {0, 0, 0, {-128, 127}};
+        const ereid_dims fi = {2, 1, 1, 8}, ff = {3, 1, 1, 8}, fo = {2, 1, 1, 3}, fo_bad = {2, 1, 1, 4};
+        const ereid_per_tensor_quant_params qt = {1 << 30, 0};
+        const double scales[3] = {0.5, 0.25, 0.125};
+        const ereid_fc_rescale_params rs = {scales, 3}, rs_bad = {scales, 2}, rs_null = {NULL, 1};
+        ereid_fc_params f_bad = fp;
+        expect("fc ok", ereid_fully_connected_s8(&ctx, &fp, &qt, &fi, in, &ff, filter, bias, &fo, out), EREID_OK);
+        expect("fc null quant", ereid_fully_connected_s8(&ctx, &fp, NULL, &fi, in, &ff, filter, bias, &fo, out),
+               EREID_ARG_ERROR);
+        expect("fc units mismatch", ereid_fully_connected_s8(&ctx, &fp, &qt, &fi, in, &ff, filter, bias, &fo_bad,
+                                                             out), EREID_ARG_ERROR);
+        expect("fc depth mismatch", ereid_fully_connected_s8(&ctx, &fp, &qt, &d, in, &ff, filter, bias, &fo, out),
+               EREID_ARG_ERROR);
+        expect("fc pc ok", ereid_fully_connected_per_channel_s8(&ctx, &fp, &q, &fi, in, &ff, filter, bias, &fo, out),
+               EREID_OK);
+        expect("fc pc null shift", ereid_fully_connected_per_channel_s8(&ctx, &fp, &q_null, &fi, in, &ff, filter,
+                                                                        bias, &fo, out), EREID_ARG_ERROR);
+        expect("fc rescale ok", ereid_fully_connected_rescale_s8(&ctx, &fp, &rs, &fi, in, &ff, filter, bias, &fo,
+                                                                 out), EREID_OK);
+        expect("fc rescale count", ereid_fully_connected_rescale_s8(&ctx, &fp, &rs_bad, &fi, in, &ff, filter, bias,
+                                                                    &fo, out), EREID_ARG_ERROR);
+        expect("fc rescale null scale", ereid_fully_connected_rescale_s8(&ctx, &fp, &rs_null, &fi, in, &ff, filter,
+                                                                         bias, &fo, out), EREID_ARG_ERROR);
+        f_bad.activation.min = 1;
+        f_bad.activation.max = 0;
+        expect("fc inverted activation", ereid_fully_connected_rescale_s8(&ctx, &f_bad, &rs, &fi, in, &ff, filter,
+                                                                          bias, &fo, out), EREID_ARG_ERROR);
+        expect("fc null output", ereid_fully_connected_rescale_s8(&ctx, &fp, &rs, &fi, in, &ff, filter, bias, &fo,
+                                                                  NULL), EREID_ARG_ERROR);
+    }
+
+    /* ADD, MUL: broadcasting. */
+    {
+        const ereid_add_params ap = {0, 0, 0, 20, {1 << 30, -1}, {1 << 30, -1}, {1 << 30, -10}, {-128, 127}};
+        const ereid_mul_params mp = {0, 0, 0, {1 << 30, 0}, {-128, 127}};
+        const ereid_dims row = {1, 1, 4, 2}, bad = {1, 2, 4, 2}, chan = {1, 1, 1, 2};
+        ereid_add_params a_bad = ap;
+        expect("add ok", ereid_add_s8(&ap, &d, in, &d, in2, &d, out), EREID_OK);
+        expect("add broadcast", ereid_add_s8(&ap, &d, in, &row, in2, &d, out), EREID_OK);
+        expect("add not broadcastable", ereid_add_s8(&ap, &d, in, &bad, in2, &d, out), EREID_ARG_ERROR);
+        expect("add null input", ereid_add_s8(&ap, &d, NULL, &d, in2, &d, out), EREID_ARG_ERROR);
+        a_bad.left_shift = 31;
+        expect("add left_shift", ereid_add_s8(&a_bad, &d, in, &d, in2, &d, out), EREID_ARG_ERROR);
+        expect("mul ok", ereid_mul_s8(&mp, &chan, in, &d, in2, &d, out), EREID_OK);
+        expect("mul not broadcastable", ereid_mul_s8(&mp, &bad, in, &d, in2, &d, out), EREID_ARG_ERROR);
+        expect("mul null params", ereid_mul_s8(NULL, &d, in, &d, in2, &d, out), EREID_ARG_ERROR);
+    }
+
+    /* MAX_POOL_2D, AVERAGE_POOL_2D. */
+    {
+        const ereid_pool_params pp = {{2, 2}, {0, 0}, {-128, 127}};
+        const ereid_dims pf = {1, 2, 2, 1}, po = {1, 2, 2, 2}, po_bad = {1, 2, 2, 3};
+        ereid_pool_params p_bad = pp;
+        expect("max pool ok", ereid_max_pool_s8(&ctx, &pp, &d, in, &pf, &po, out), EREID_OK);
+        expect("avg pool ok", ereid_avg_pool_s8(&ctx, &pp, &d, in, &pf, &po, out), EREID_OK);
+        expect("max pool null filter", ereid_max_pool_s8(&ctx, &pp, &d, in, NULL, &po, out), EREID_ARG_ERROR);
+        expect("avg pool channel mismatch", ereid_avg_pool_s8(&ctx, &pp, &d, in, &pf, &po_bad, out),
+               EREID_ARG_ERROR);
+        p_bad.stride.h = 0;
+        expect("max pool stride 0", ereid_max_pool_s8(&ctx, &p_bad, &d, in, &pf, &po, out), EREID_ARG_ERROR);
+        p_bad = pp;
+        p_bad.padding.h = 4; /* the first row of windows lies wholly in the padding */
+        expect("avg pool empty window", ereid_avg_pool_s8(&ctx, &p_bad, &d, in, &pf, &po, out), EREID_ARG_ERROR);
+        expect("max pool empty window", ereid_max_pool_s8(&ctx, &p_bad, &d, in, &pf, &po, out), EREID_OK);
+    }
+
+    /* MEAN, PAD, CONCATENATION, RESHAPE, RESIZE_NEAREST_NEIGHBOR. */
+    {
+        const ereid_mean_params mp = {EREID_MEAN_REQUANT, 0x6, 0, 0, {1 << 30, 0}, 0.0f};
+        const ereid_dims mo = {1, 1, 1, 2}, mo_bad = {1, 4, 1, 2};
+        ereid_mean_params m_bad = mp;
+        expect("mean ok", ereid_mean_s8(&mp, &d, in, &mo, out), EREID_OK);
+        expect("mean kept dim mismatch", ereid_mean_s8(&mp, &d, in, &mo_bad, out), EREID_ARG_ERROR);
+        m_bad.axis_mask = 0x10;
+        expect("mean axis", ereid_mean_s8(&m_bad, &d, in, &mo, out), EREID_ARG_ERROR);
+        m_bad = mp;
+        m_bad.mode = 0;
+        expect("mean mode", ereid_mean_s8(&m_bad, &d, in, &mo, out), EREID_ARG_ERROR);
+    }
+    {
+        const ereid_pad_params pp = {{0, 1, 0, 0}, {0, 0, 2, 0}, -3};
+        const ereid_dims po = {1, 5, 6, 2};
+        ereid_pad_params p_bad = pp;
+        expect("pad ok", ereid_pad_s8(&pp, &d, in, &po, out), EREID_OK);
+        expect("pad shape", ereid_pad_s8(&pp, &d, in, &d, out), EREID_ARG_ERROR);
+        p_bad.pad_value = 128;
+        expect("pad value", ereid_pad_s8(&p_bad, &d, in, &po, out), EREID_ARG_ERROR);
+        p_bad = pp;
+        p_bad.before.c = -1;
+        expect("pad negative", ereid_pad_s8(&p_bad, &d, in, &po, out), EREID_ARG_ERROR);
+    }
+    {
+        const int8_t *const ins[2] = {in, in2};
+        const ereid_dims cd[2] = {{1, 4, 4, 2}, {1, 4, 4, 3}}, co = {1, 4, 4, 5}, co_bad = {1, 4, 4, 6};
+        expect("concat ok", ereid_concatenation_s8(ins, cd, 2, 3, &co, out), EREID_OK);
+        expect("concat axis total", ereid_concatenation_s8(ins, cd, 2, 3, &co_bad, out), EREID_ARG_ERROR);
+        expect("concat other dim", ereid_concatenation_s8(ins, cd, 2, 2, &co, out), EREID_ARG_ERROR);
+        expect("concat axis 4", ereid_concatenation_s8(ins, cd, 2, 4, &co, out), EREID_ARG_ERROR);
+    }
+    expect("reshape ok", ereid_reshape_s8(in, out, 32), EREID_OK);
+    expect("reshape size", ereid_reshape_s8(in, out, -1), EREID_ARG_ERROR);
+    {
+        const ereid_resize_params rp = {0, 1};
+        const ereid_dims ro = {1, 8, 8, 2}, ro_bad = {2, 8, 8, 2};
+        expect("resize ok", ereid_resize_nearest_s8(&rp, &d, in, &ro, out), EREID_OK);
+        expect("resize batch", ereid_resize_nearest_s8(&rp, &d, in, &ro_bad, out), EREID_ARG_ERROR);
+        expect("resize null params", ereid_resize_nearest_s8(NULL, &d, in, &ro, out), EREID_ARG_ERROR);
+    }
+
+    /* SOFTMAX, L2_NORMALIZATION, QUANTIZE, DEQUANTIZE. */
+    {
+        const ereid_softmax_params sp = {1 << 30, 20, -1000}, sp_bad = {1 << 30, 32, -1000};
+        const ereid_l2norm_params lp = {0};
+        const ereid_affine_quant_params qp = {0.5f, 0}, qp_bad = {0.0f, 0};
+        static float f[16];
+        expect("softmax ok", ereid_softmax_s8(&sp, 4, 8, in, out), EREID_OK);
+        expect("softmax rows", ereid_softmax_s8(&sp, 0, 8, in, out), EREID_ARG_ERROR);
+        expect("softmax shift", ereid_softmax_s8(&sp_bad, 4, 8, in, out), EREID_ARG_ERROR);
+        expect("l2 ok", ereid_l2_normalization_s8(&lp, 4, 8, in, out), EREID_OK);
+        expect("l2 depth", ereid_l2_normalization_s8(&lp, 4, 0, in, out), EREID_ARG_ERROR);
+        expect("dequantize ok", ereid_dequantize_s8_f32(&qp, 16, in, f), EREID_OK);
+        expect("dequantize null", ereid_dequantize_s8_f32(&qp, 16, in, NULL), EREID_ARG_ERROR);
+        expect("quantize ok", ereid_quantize_f32_s8(&qp, 16, f, out), EREID_OK);
+        expect("quantize scale", ereid_quantize_f32_s8(&qp_bad, 16, f, out), EREID_ARG_ERROR);
+        expect("quantize size", ereid_quantize_f32_s8(&qp, -1, f, out), EREID_ARG_ERROR);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const int iterations = argc > 1 ? atoi(argv[1]) : 300;
     rng_state = argc > 2 ? strtoull(argv[2], NULL, 10) : 12345u;
     if (rng_state == 0) rng_state = 1;
     test_requant_edges();
+    test_arg_checks();
     for (int i = 0; i < iterations; i++) {
         sensitive = i % 2;
         test_conv(i);

@@ -15,12 +15,8 @@ ereid_status ereid_add_s8(const ereid_add_params *params,
         return EREID_ARG_ERROR;
     }
     const ereid_dims *a = input1_dims, *b = input2_dims, *o = output_dims;
-    const int32_t sa_n = ereid_bcast_stride(a->n, o->n, a->h * a->w * a->c);
-    const int32_t sa_h = ereid_bcast_stride(a->h, o->h, a->w * a->c);
-    const int32_t sa_w = ereid_bcast_stride(a->w, o->w, a->c), sa_c = ereid_bcast_stride(a->c, o->c, 1);
-    const int32_t sb_n = ereid_bcast_stride(b->n, o->n, b->h * b->w * b->c);
-    const int32_t sb_h = ereid_bcast_stride(b->h, o->h, b->w * b->c);
-    const int32_t sb_w = ereid_bcast_stride(b->w, o->w, b->c), sb_c = ereid_bcast_stride(b->c, o->c, 1);
+    EREID_BCAST_STRIDES(a, o, sa_n, sa_h, sa_w, sa_c);
+    EREID_BCAST_STRIDES(b, o, sb_n, sb_h, sb_w, sb_c);
     int8_t *out = output;
 
     for (int32_t n = 0; n < o->n; n++) {

@@ -14,9 +14,9 @@ ereid_status ereid_fully_connected_per_channel_s8(const ereid_context *ctx,
                                                   const ereid_dims *output_dims, int8_t *output)
 {
     (void)ctx;
-    if (EREID_FC_ARGS_INVALID(fc_params,
-                              quant_params == NULL || quant_params->multiplier == NULL || quant_params->shift == NULL,
-                              input_dims, input, filter_dims, filter, output_dims, output)) {
+    if (EREID_PER_CHANNEL_ARGS_INVALID(fc_params, quant_params, input_dims, input, filter_dims, filter, output_dims,
+                                       output) ||
+        !ereid_activation_valid(&fc_params->activation)) {
         return EREID_ARG_ERROR;
     }
     const int32_t batches = input_dims->n;
@@ -30,8 +30,9 @@ ereid_status ereid_fully_connected_per_channel_s8(const ereid_context *ctx,
         for (int32_t o = 0; o < out_depth; o++) {
             const int32_t acc = ereid_dot_s8_offsets2(in_row, fc_params->input_offset, filter + o * depth,
                                                       fc_params->filter_offset, depth, 0);
-            output[b * out_depth + o] = ereid_finish_s8(acc, bias, o, quant_params->multiplier[o], quant_params->shift[o],
-                                                        fc_params->output_offset, &fc_params->activation);
+            output[b * out_depth + o] = ereid_finish_s8(acc, bias, o, quant_params->multiplier[o],
+                                                        quant_params->shift[o], fc_params->output_offset,
+                                                        &fc_params->activation);
         }
     }
     return EREID_OK;

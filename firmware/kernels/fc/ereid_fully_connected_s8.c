@@ -14,8 +14,9 @@ ereid_status ereid_fully_connected_s8(const ereid_context *ctx,
                                       const ereid_dims *output_dims, int8_t *output)
 {
     (void)ctx;
-    if (EREID_FC_ARGS_INVALID(fc_params, quant_params == NULL, input_dims, input, filter_dims, filter, output_dims,
-                              output)) {
+    if (EREID_WEIGHTED_ARGS_INVALID(fc_params, quant_params == NULL, input_dims, input, filter_dims, filter,
+                                    output_dims, output) ||
+        !ereid_activation_valid(&fc_params->activation)) {
         return EREID_ARG_ERROR;
     }
     const int32_t batches = input_dims->n;

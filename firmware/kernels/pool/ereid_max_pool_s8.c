@@ -16,9 +16,11 @@ ereid_status ereid_max_pool_s8(const ereid_context *ctx,
     const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
     for (int32_t b = 0; b < output_dims->n; b++) {
         for (int32_t oy = 0; oy < output_dims->h; oy++) {
-            EREID_POOL_WINDOW(oy, pool_params->stride.h, pool_params->padding.h, filter_dims->h, in_h, iy0, fy_start, fy_end);
+            EREID_POOL_WINDOW(oy, pool_params->stride.h, pool_params->padding.h, filter_dims->h, in_h, iy0, fy_start,
+                              fy_end);
             for (int32_t ox = 0; ox < output_dims->w; ox++) {
-                EREID_POOL_WINDOW(ox, pool_params->stride.w, pool_params->padding.w, filter_dims->w, in_w, ix0, fx_start, fx_end);
+                EREID_POOL_WINDOW(ox, pool_params->stride.w, pool_params->padding.w, filter_dims->w, in_w, ix0,
+                                  fx_start, fx_end);
                 int8_t *out_px = output + ((b * output_dims->h + oy) * output_dims->w + ox) * ch;
                 for (int32_t c = 0; c < ch; c++) {
                     int32_t max = EREID_INT8_MIN;

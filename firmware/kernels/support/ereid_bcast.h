@@ -28,4 +28,12 @@ static int ereid_bcast_compatible(const ereid_dims *a, const ereid_dims *o)
      !ereid_dims_valid(b_d) || !ereid_dims_valid(out_d) || !ereid_bcast_compatible(a_d, out_d) ||                \
      !ereid_bcast_compatible(b_d, out_d))
 
+/* Declares s_n, s_h, s_w, s_c: the index steps of operand dims `a` along N, H, W, C of
+ * output dims `o` (its NHWC strides, 0 where it is broadcast). */
+#define EREID_BCAST_STRIDES(a, o, s_n, s_h, s_w, s_c)                                                         \
+    const int32_t s_n = ereid_bcast_stride((a)->n, (o)->n, (a)->h * (a)->w * (a)->c);                         \
+    const int32_t s_h = ereid_bcast_stride((a)->h, (o)->h, (a)->w * (a)->c);                                  \
+    const int32_t s_w = ereid_bcast_stride((a)->w, (o)->w, (a)->c);                                           \
+    const int32_t s_c = ereid_bcast_stride((a)->c, (o)->c, 1)
+
 #endif /* EREID_BCAST_H */

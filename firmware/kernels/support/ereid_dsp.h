@@ -145,18 +145,6 @@ static inline uint32_t ereid_dup16(int32_t v)
     return ((uint32_t)(uint16_t)v) | ((uint32_t)(uint16_t)v << 16);
 }
 
-/* Four int8 read as one word: bytes 0 and 2 (even) or 1 and 3 (odd) sign-extended to
- * halfwords by SXTB16, plus offset_x2 (the offset in both halfwords) by SADD16. */
-static inline uint32_t ereid_s8x4_even_offset(uint32_t v, uint32_t offset_x2)
-{
-    return ereid_sadd16(ereid_sxtb16(v), offset_x2);
-}
-
-static inline uint32_t ereid_s8x4_odd_offset(uint32_t v, uint32_t offset_x2)
-{
-    return ereid_sadd16(ereid_sxtb16_ror8(v), offset_x2);
-}
-
 /* Dot product of n int8 pairs with (a + a_offset), accumulating into acc.
  * a_offset is in [-255, 255] so each offset lane fits int16 (|a+off| <= 383).
  * Pairs are summed in a different order than the scalar loop, but integer
@@ -168,8 +156,8 @@ static inline int32_t ereid_dot_s8_offset(const int8_t *a, const int8_t *b, int3
     for (; i + 4 <= n; i += 4) {
         const uint32_t va = ereid_read_s8x4(a + i);
         const uint32_t vb = ereid_read_s8x4(b + i);
-        const uint32_t a_even = ereid_s8x4_even_offset(va, a_offset_x2);
-        const uint32_t a_odd = ereid_s8x4_odd_offset(va, a_offset_x2);
+        const uint32_t a_even = ereid_sadd16(ereid_sxtb16(va), a_offset_x2);
+        const uint32_t a_odd = ereid_sadd16(ereid_sxtb16_ror8(va), a_offset_x2);
         acc = ereid_smlad(a_even, ereid_sxtb16(vb), acc);
         acc = ereid_smlad(a_odd, ereid_sxtb16_ror8(vb), acc);
     }
@@ -190,10 +178,10 @@ static inline int32_t ereid_dot_s8_offsets(const int8_t *a, const int8_t *b, int
     for (; i + 4 <= n; i += 4) {
         const uint32_t va = ereid_read_s8x4(a + i);
         const uint32_t vb = ereid_read_s8x4(b + i);
-        const uint32_t a_even = ereid_s8x4_even_offset(va, a_offset_x2);
-        const uint32_t a_odd = ereid_s8x4_odd_offset(va, a_offset_x2);
-        const uint32_t b_even = ereid_s8x4_even_offset(vb, b_offset_x2);
-        const uint32_t b_odd = ereid_s8x4_odd_offset(vb, b_offset_x2);
+        const uint32_t a_even = ereid_sadd16(ereid_sxtb16(va), a_offset_x2);
+        const uint32_t a_odd = ereid_sadd16(ereid_sxtb16_ror8(va), a_offset_x2);
+        const uint32_t b_even = ereid_sadd16(ereid_sxtb16(vb), b_offset_x2);
+        const uint32_t b_odd = ereid_sadd16(ereid_sxtb16_ror8(vb), b_offset_x2);
         acc = ereid_smlad(a_even, b_even, acc);
         acc = ereid_smlad(a_odd, b_odd, acc);
     }
@@ -210,8 +198,8 @@ static inline void ereid_mac4_s8_offset(const int8_t *a, const int8_t *b,
 {
     const uint32_t va = ereid_read_s8x4(a);
     const uint32_t vb = ereid_read_s8x4(b);
-    const uint32_t a_even = ereid_s8x4_even_offset(va, a_offset_x2); /* channels 0, 2 */
-    const uint32_t a_odd = ereid_s8x4_odd_offset(va, a_offset_x2);   /* channels 1, 3 */
+    const uint32_t a_even = ereid_sadd16(ereid_sxtb16(va), a_offset_x2); /* channels 0, 2 */
+    const uint32_t a_odd = ereid_sadd16(ereid_sxtb16_ror8(va), a_offset_x2); /* channels 1, 3 */
     const uint32_t b_even = ereid_sxtb16(vb);
     const uint32_t b_odd = ereid_sxtb16_ror8(vb);
     acc[0] = ereid_smlabb(a_even, b_even, acc[0]);

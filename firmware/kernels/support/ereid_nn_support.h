@@ -1,12 +1,21 @@
 /*
- * Internal helpers shared by the kernels, all static inline so that a kernel
- * compiles to the code it would have with the lines written out:
- *   - argument checks (the prologues: pointers, shapes, parameter ranges, and the
- *     constraints under which a specialised kernel applies, which its wrapper shares);
+ * Internal helpers shared by the kernels:
+ *   - argument checks: the prologues' shared || chains (EREID_*_INVALID), the
+ *     conv / depthwise checks (ereid_*conv_args_valid) and the constraints under
+ *     which a specialised kernel applies, which its wrapper tests too (EREID_*_APPLIES);
  *   - the int8 dot product, which takes the DSP path when EREID_USE_DSP is set and
  *     the scalar path otherwise (both give the same int32);
  *   - the requantization tails (bias, rescale, output offset, clamp);
- *   - pooling windows clipped to the input, and broadcast strides (ADD, MUL).
+ *   - the pooling window clipped to the input (EREID_POOL_WINDOW).
+ * Broadcasting (ADD, MUL) is in ereid_bcast.h.
+ *
+ * Each helper compiles to the code its lines gave when written out in every kernel
+ * (same object code with gcc and arm-none-eabi-gcc at -O2, so the instruction counts
+ * the latency tables hold are unchanged). That is why the multi-argument checks are
+ * macros: a static inline predicate returning the same chain moves branches and
+ * registers around the whole kernel. The macros stop at the first failing check, left
+ * to right; their arguments are names and member accesses without side effects, so
+ * naming one twice is harmless.
  */
 #ifndef EREID_NN_SUPPORT_H
 #define EREID_NN_SUPPORT_H
@@ -18,14 +27,10 @@
 #include "ereid_dsp.h"
 #include "ereid_nn_requant.h"
 
-/* ---- Argument checks -----------------------------------------------------
- * The kernels' prologues: `if (EREID_..._INVALID(...) || <the kernel's own checks>)
- * return EREID_ARG_ERROR;`. The checks shared by several kernels are macros that
- * expand to the || chain a kernel would write out, so they compile to the same code
- * (a static inline predicate returning the && chain instead moves branches and
- * registers around the whole kernel, and so changes its instruction count). They
- * stop at the first failing check, left to right; every argument is a plain name, so
- * naming one twice is harmless. */
+/* ---- Argument checks ----------------------------------------------------
+ * A kernel's prologue: `if (EREID_..._INVALID(...) || <its own checks>) return
+ * EREID_ARG_ERROR;`. An *_INVALID macro goes first in the chain (as the first
+ * operand of ||, it expands to the chain the kernel would write out). */
 
 static inline int ereid_dims_valid(const ereid_dims *d)
 {
@@ -96,11 +101,6 @@ static inline int ereid_dw_conv_args_valid(const ereid_dw_conv_params *p, const 
     return p->ch_mult > 0 && f_d->n == 1 && f_d->c == in_d->c * p->ch_mult && out_d->c == f_d->c &&
            out_d->n == in_d->n && EREID_CONV_GEOMETRY_VALID(p) && ereid_activation_valid(&p->activation);
 }
-
-/* The FULLY_CONNECTED kernels (quant_invalid as above), before their shapes. */
-#define EREID_FC_ARGS_INVALID(p, quant_invalid, in_d, in, f_d, f, out_d, out)                                 \
-    (EREID_WEIGHTED_ARGS_INVALID(p, quant_invalid, in_d, in, f_d, f, out_d, out) ||                              \
-     !ereid_activation_valid(&(p)->activation))
 
 /* FULLY_CONNECTED shapes that do not agree: input {batches, ...depth}, filter
  * {out_depth, ...depth} (where depth and out_depth were read), output {batches, ...out_depth}. */
