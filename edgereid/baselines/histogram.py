@@ -26,6 +26,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from edgereid.errors import DatasetError
+from edgereid.metrics import compute_distance_matrix, eval_sysu, evaluate_rank
+
 from edgereid.data.records import ReidDataset
 
 HUE_BINS, SAT_BINS, VAL_BINS, GREY_BINS = 8, 2, 3, 8
@@ -72,8 +75,6 @@ def evaluate_histogram_baseline(dataset: ReidDataset, trials: int = 10, **kw):
     `trials` gallery draws (edgereid.metrics.eval_sysu). Other protocols are not
     supported here (RegDB needs its ten splits: use edgereid.metrics.eval_regdb).
     """
-    from edgereid.errors import DatasetError
-    from edgereid.metrics import compute_distance_matrix, eval_sysu, evaluate_rank
 
     if dataset.protocol not in ("market", "sysu"):
         raise DatasetError(f"histogram baseline: protocol {dataset.protocol!r} not supported (market or sysu)")

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from edgereid.atomic import write_text
+from edgereid.boards import load_board
 from edgereid.errors import HilError, TFLiteError
+from edgereid.firmware import build_firmware
 from edgereid.firmware.planner import packed_input_offsets
 from edgereid.hil import protocol as P
 from edgereid.hil.transports import HilClient, QemuTransport, SerialTransport
@@ -185,11 +187,6 @@ def _find_elf(result, out_dir: Path) -> Path:
 def build_image(model_path, board, out_dir, dsp: bool = True, object_cache=None) -> Path:
     """The HIL image of `model_path` (per-layer hook compiled in by build_firmware;
     `object_cache`: see build_firmware)."""
-    try:
-        from edgereid.firmware import build_firmware
-    except ImportError as exc:
-        raise HilError(f"edgereid.firmware.build_firmware is not available ({exc}); "
-                       "build the image with edgereid.hil.image.build_hil_image instead") from None
     out_dir = Path(out_dir)
     result = build_firmware(model_path, board, out_dir, hil=True, dsp=dsp, object_cache=object_cache)
     return _find_elf(result, out_dir)
@@ -227,8 +224,6 @@ def open_transport(board, image: Path | None, port: str | None):
 def run_image(image, board, reference: Reference, inputs, *, port=None, timeout=120.0, retries=3,
               names_from: Path | None = None, model_name: str = "", seed: int = 0) -> HilResult:
     """Run prepared inputs through an already built image and compare with `reference`."""
-    from edgereid.boards import load_board
-
     board = load_board(board) if isinstance(board, (str, Path)) else board
     with open_transport(board, image, port) as transport:
         client = HilClient(transport, timeout=10.0, retries=retries)
@@ -281,8 +276,6 @@ def run_hil(model_path, board, n: int = 64, port: str | None = None, seed: int =
     it (QEMU, or the real board on serial `port`), compare with the reference run (Reference).
     dsp=False builds the kernels' portable loops (for DSP vs portable comparisons);
     object_cache: a folder of model-independent objects shared across builds."""
-    from edgereid.boards import load_board
-
     if n < 1:
         raise HilError(f"--n must be at least 1, got {n}")
     model_path = Path(model_path)

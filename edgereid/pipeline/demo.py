@@ -39,6 +39,8 @@ def _rank_summary(result) -> dict:
 
 def run_demo(cfg: DemoConfig, echo=print) -> Path:
     """Run every step of the demo into cfg.out; return the report path."""
+    # The stages are imported here, not at the top, so that `edgereid --help` and the other
+    # commands do not pay for torch, NNCF and TensorFlow (about 15 s); no cycle is involved.
     from edgereid.baselines.histogram import evaluate_histogram_baseline
     from edgereid.data import load_dataset
     from edgereid.data.synthetic import ensure_synthetic
