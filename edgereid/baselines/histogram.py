@@ -26,10 +26,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from edgereid.data.records import ReidDataset
 from edgereid.errors import DatasetError
 from edgereid.metrics import compute_distance_matrix, eval_sysu, evaluate_rank
-
-from edgereid.data.records import ReidDataset
 
 HUE_BINS, SAT_BINS, VAL_BINS, GREY_BINS = 8, 2, 3, 8
 
