@@ -32,10 +32,67 @@ def test_rerank_fixes_a_hub_distractor():
     assert after.mAP == pytest.approx(1.0)
 
 
-def test_rerank_lambda_one_is_the_scaled_original():
-    q_g, q_q, g_g = _abs_dist(Q, G), _abs_dist(Q, Q), _abs_dist(G, G)
-    scale = max(q_g.max(), g_g.max())
-    np.testing.assert_allclose(re_ranking(q_g, q_q, g_g, lambda_value=1.0), q_g / scale)
+def test_rerank_squares_and_scales_each_row_by_its_own_maximum():
+    # lambda = 1 leaves only the scaled original distance. 1-D points: probes 0 and 2,
+    # gallery 1 and 4. Probe 0's row over [0, 2 | 1, 4] is [0, 2, 1, 4]: squared [0, 4, 1, 16],
+    # over its maximum 16 -> gallery [1/16, 1]. Probe 2's row is [2, 0, 1, 2]: squared
+    # [4, 0, 1, 4] over 4 -> [1/4, 1]. (Unsquared: [1/4, 1], [1/2, 1]; one maximum for the
+    # whole matrix: probe 2 would get [1/16, 4/16].)
+    q, g = [0.0, 2.0], [1.0, 4.0]
+    out = re_ranking(_abs_dist(q, g), _abs_dist(q, q), _abs_dist(g, g), k1=2, k2=1, lambda_value=1.0)
+    np.testing.assert_allclose(out, [[1 / 16, 1.0], [1 / 4, 1.0]], rtol=0, atol=1e-15)
+    # As in the reference code, row i is column i of the squared matrix over that column's
+    # maximum (transposed): with a non-symmetric q_q, probe 0's scale comes from q_q[:, 0].
+    # Column 0 of [[0, 5 | 2], [1, 0 | 2]] stacked with q_g^T: [0, 1, 2] -> max 4 -> 2^2/4 = 1.
+    out = re_ranking(np.array([[2.0], [2.0]]), np.array([[0.0, 5.0], [1.0, 0.0]]), np.array([[0.0]]),
+                     k1=1, k2=1, lambda_value=1.0)
+    assert out[0, 0] == pytest.approx(1.0)  # scaling by row 0 instead ([0, 5, 2]) would give 4/25
+
+
+# 1-D points for the expansion and Jaccard cases: probe q at 0; gallery a 4, b 5, c 7, e 11.
+# Neighbour order (squaring and scaling do not change it):
+#   q: q a b c e    a: a b c q e    b: b a c q e    c: c b a e q    e: e c b a q
+X = [0.0, 4.0, 5.0, 7.0, 11.0]
+
+
+def _rerank_x(**kw):
+    x = np.asarray(X)
+    d = _abs_dist(x, x)
+    return re_ranking(d[:1, 1:], d[:1, :1], d[1:, 1:], **kw)
+
+
+def test_rerank_expansion_needs_strictly_more_than_two_thirds():
+    # k1 = 3: N(i) = the first 4 of each order above; round(3/2) = 2: the first 3.
+    #   R(q, 3) = {q, a, b}  (c is in N(q) but q is not in N(c));
+    #   R(a, 2) = {a, b, c} = R(b, 2): shares {a, b} with R(q, 3), exactly 2/3 of 3 members;
+    #   R(e, 3) = {e, c}, and no candidate of e passes the test (R(c, 2) = {a, b, c} shares 1).
+    # With the strict `>` the probe's support stays {q, a, b}, disjoint from e's {e, c}: the
+    # Jaccard distance is exactly 1. With `>=` c would join the probe's support and d_J < 1.
+    out = _rerank_x(k1=3, k2=1, lambda_value=0.0)
+    assert out[0, 3] == 1.0
+    assert out[0, 2] < 1.0  # c shares the support of a and b, so the probe is not isolated from it
+
+
+def test_rerank_jaccard_weights_use_the_scaled_squared_distances():
+    # Same points, k1 = 3, k2 = 1, lambda = 0: d*(q, a) = 1 - m / (2 - m), m = sum of min(V_q, V_a).
+    #   V_q on R*(q) = {q, a, b}: exp(-[0, 16, 25] / 121), normalised (row q squared: 0 16 25 49 121);
+    #   V_a on R*(a) = {q, a, b, c} (every candidate of a passes): exp(-[16, 0, 1, 9] / 49),
+    #   normalised (row a squared: 16 0 1 9 49).
+    def jaccard(dq, da):
+        vq, va = np.exp(-np.asarray(dq)), np.exp(-np.asarray(da))
+        m = np.minimum(vq / vq.sum(), (va / va.sum())[:3]).sum()
+        return 1 - m / (2 - m)
+
+    expected = jaccard([0, 16 / 121, 25 / 121], [16 / 49, 0, 1 / 49, 9 / 49])
+    got = _rerank_x(k1=3, k2=1, lambda_value=0.0)[0, 0]
+    assert got == pytest.approx(expected, abs=1e-12)
+    # The two other readings give other values, so the check above tells them apart.
+    unsquared = jaccard([0, 4 / 11, 5 / 11], [4 / 7, 0, 1 / 7, 3 / 7])
+    one_maximum = jaccard([0, 16 / 121, 25 / 121], [16 / 121, 0, 1 / 121, 9 / 121])
+    assert abs(unsquared - expected) > 1e-2 and abs(one_maximum - expected) > 1e-2
+    # lambda mixes in the scaled squared distance: 0.7 d_J + 0.3 * 16/121.
+    mixed = _rerank_x(k1=3, k2=1, lambda_value=0.3)[0, 0]
+    assert mixed == pytest.approx(0.7 * expected + 0.3 * 16 / 121, abs=1e-12)
 
 
 def test_rerank_shapes_and_range():
@@ -48,6 +105,10 @@ def test_rerank_shapes_and_range():
     np.testing.assert_array_equal(out, re_ranking(d(q, g), d(q, q), d(g, g), k1=4, k2=2))
     with pytest.raises(EdgereidError, match="q_q"):
         re_ranking(d(q, g), d(g, g), d(g, g))
+    bad = d(q, g)
+    bad[1, 2] = np.nan
+    with pytest.raises(EdgereidError, match="NaN"):
+        re_ranking(bad, d(q, q), d(g, g))
 
 
 def test_plot_cmc_writes_png(tmp_path):

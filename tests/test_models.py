@@ -12,7 +12,7 @@ torch.set_num_threads(1)
 
 
 def test_registry_names():
-    assert list_models() == ["resnet18", "resnet34", "sclnet"]
+    assert list_models() == ["bireid_resnet18", "resnet18", "resnet34", "sclnet"]
     with pytest.raises(ModelError, match="unknown model 'resnet50'"):
         build_model("resnet50", 10)
     with pytest.raises(ModelError, match="num_classes"):
@@ -154,7 +154,7 @@ def test_build_model_arch_arguments():
     arch = _arch("shared")
     model = build_model("arch", 4, architecture=arch.to_dict())  # the form checkpoints store
     assert model.model_name == "arch" and model.embedding_dim == 32
-    assert list_models() == ["resnet18", "resnet34", "sclnet"]  # needs an architecture: not listed
+    assert list_models() == ["bireid_resnet18", "resnet18", "resnet34", "sclnet"]  # needs an architecture: not listed
     with pytest.raises(ModelError, match="needs architecture"):
         build_model("arch", 4)
     with pytest.raises(ModelError, match="width multiplier"):

@@ -81,5 +81,6 @@ def evaluate_histogram_baseline(dataset: ReidDataset, trials: int = 10, **kw):
     (q_pids, q_cams), (g_pids, g_cams) = _labels(dataset.query), _labels(dataset.gallery)
     if dataset.protocol == "sysu":
         return eval_sysu(q, q_pids, q_cams, g, g_pids, g_cams, g_paths=[r.path for r in dataset.gallery],
-                         mode="all", shot=1, trials=trials, metric="euclidean")
+                         mode="all", shot=1, trials=trials, metric="euclidean",
+                         permutations=dataset.info.get("rand_perm_cam"))
     return evaluate_rank(compute_distance_matrix(q, g, "euclidean"), q_pids, g_pids, q_cams, g_cams)

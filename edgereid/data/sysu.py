@@ -4,11 +4,13 @@ On disk::
 
     ROOT/cam1..cam6/<pid 4 digits>/0001.jpg     cams 1, 2, 4, 5 visible; 3, 6 infrared
     ROOT/exp/train_id.txt  val_id.txt  test_id.txt   one line of comma-separated ids
+    ROOT/exp/rand_perm_cam.mat                        optional: the official gallery draws
 
 Train = train + val ids (relabelled), all six cameras. Query = every infrared image
 (cams 3, 6) of the test ids; gallery = every visible image (cams 1, 2, 4, 5) of the
 test ids. The per-trial gallery sampling (single/multi-shot, all/indoor search) is the
-metrics stage's job (`edgereid.metrics.eval_sysu`).
+metrics stage's job (`edgereid.metrics.eval_sysu`); when the folder holds the official
+permutation file its path is `info["rand_perm_cam"]`, and evaluation draws from it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from edgereid.errors import DatasetError
 
 VISIBLE_CAMS = (1, 2, 4, 5)
 INFRARED_CAMS = (3, 6)
+PERMUTATION_FILE = "rand_perm_cam.mat"  # exp/: the official gallery permutations (read by edgereid.metrics)
 
 
 def read_id_file(path: Path) -> list[int]:
@@ -55,4 +58,7 @@ def load_sysu(root, name: str = "sysu") -> ReidDataset:
         collect(root, sorted(set(train_ids)), VISIBLE_CAMS + INFRARED_CAMS), root, expected + " (train)"))
     query = require_nonempty(collect(root, test_ids, INFRARED_CAMS), root, expected + " (test, cams 3/6)")
     gallery = require_nonempty(collect(root, test_ids, VISIBLE_CAMS), root, expected + " (test, cams 1/2/4/5)")
-    return ReidDataset(name, train, query, gallery, num_pids, "sysu", root)
+    info = {}
+    if (exp / PERMUTATION_FILE).is_file():
+        info["rand_perm_cam"] = str(exp / PERMUTATION_FILE)
+    return ReidDataset(name, train, query, gallery, num_pids, "sysu", root, info)

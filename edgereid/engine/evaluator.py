@@ -122,10 +122,12 @@ def evaluate(checkpoint_or_model, dataset, rerank: bool = False, flip: bool = Fa
                    evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids)}
     elif dataset.protocol == "sysu":
         g_paths = [r.path for r in dataset.gallery]
+        perm = dataset.info.get("rand_perm_cam")  # the official draws when the dataset ships them
         results = {f"{mode}-search single-shot": eval_sysu(qf, q_pids, q_camids, gf, g_pids, g_camids, g_paths,
-                                                          mode=mode, shot=1, trials=sysu_trials)
+                                                          mode=mode, shot=1, trials=sysu_trials, permutations=perm)
                    for mode in ("all", "indoor")}
         settings["trials"] = sysu_trials
+        settings["gallery_draw"] = f"official permutations ({perm})" if perm else "python random.seed(trial)"
     elif dataset.protocol == "regdb":
         query_visible = dataset.query[0].modality == "visible" if dataset.query else True
         (vf, v_pids), (tf, t_pids) = ((qf, q_pids), (gf, g_pids)) if query_visible else ((gf, g_pids), (qf, q_pids))

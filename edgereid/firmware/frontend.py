@@ -1,7 +1,13 @@
 """The firmware compiler's front end: a .tflite read into the IR, refused where it cannot run.
 
-Every reason to refuse a file is a FirmwareError naming the file and, where it is about
-one op, the op's index and name.
+On top of the reader's checks (edgereid.tflite.reader: indices, types, shapes, sizes,
+quantization, constant graph inputs): supported ops and their dtypes, graph I/O dtypes
+model.h can describe, activations of rank <= 4 with every dim >= 1 and int8 ones
+quantized per tensor, data flow in execution order, and each op's own check
+(lowering.check_op: options, declared output shape, kernel ranges).
+Every reason to refuse a file is a FirmwareError on one line naming the file and, where it
+is about one op or tensor, the op's index and kind, the tensor's index and name, the field
+and what was expected.
 """
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from pathlib import Path
 from edgereid.errors import FirmwareError, TFLiteError
 from edgereid.firmware import lowering
 from edgereid.tflite.ir import Graph, Op
-from edgereid.tflite.reader import read_graph
+from edgereid.tflite.reader import read_graph, tensor_label
 
 
 def _check_dtypes(graph: Graph, op: Op, path: Path) -> None:
@@ -29,9 +35,68 @@ def _check_dtypes(graph: Graph, op: Op, path: Path) -> None:
                     (op.kind == "QUANTIZE" and role == "input") or (op.kind == "DEQUANTIZE" and role == "output")))
             if not ok:
                 raise FirmwareError(
-                    f"{path}: op {op.index} ({op.kind}) {role} {slot} is tensor {ti} '{t.name}' of dtype "
+                    f"{path}: op {op.index} ({op.kind}) {role} {slot} is {tensor_label(t)} of dtype "
                     f"{t.dtype}; {expected}"
                 )
+
+
+IO_DTYPES = ("int8", "float32")     # what model.h can describe (EREID_DTYPE_INT8 / _FLOAT32)
+
+
+def _check_graph_io(graph: Graph, path: Path) -> None:
+    """Inputs and outputs the generated API can pass: int8 or float32 activations."""
+    # Several inputs are packed into the one input buffer (planner.packed_input_offsets).
+    if not graph.inputs or len(graph.outputs) != 1:
+        raise FirmwareError(f"{path}: model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                            "expected at least 1 input and exactly 1 output")
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        for slot, ti in enumerate(indices):
+            t = graph.tensors[ti]
+            if t.dtype not in IO_DTYPES:
+                raise FirmwareError(f"{path}: graph {role} {slot} is {tensor_label(t)} of dtype {t.dtype}; expected "
+                                    f"{' or '.join(IO_DTYPES)}")
+
+
+def _check_activations(graph: Graph, path: Path) -> None:
+    """Every activation the ops touch: rank <= 4, every dim >= 1; int8 ones quantized per tensor."""
+    seen = set()
+    for op in graph.ops:
+        for ti in op.inputs + op.outputs:
+            if ti < 0 or ti in seen or graph.tensors[ti].is_const:
+                continue
+            seen.add(ti)
+            t = graph.tensors[ti]
+            if len(t.shape) > 4 or any(d < 1 for d in t.shape):
+                raise FirmwareError(f"{path}: op {op.index} ({op.kind}) uses {tensor_label(t)}: shape "
+                                    f"{list(t.shape)}; expected rank <= 4 and every dimension >= 1")
+            if t.dtype == "int8" and len(t.scales) != 1:
+                raise FirmwareError(f"{path}: op {op.index} ({op.kind}) uses {tensor_label(t)}: quantization has "
+                                    f"{len(t.scales)} scales; expected one (a per-tensor quantized int8 activation)")
+
+
+def _check_dataflow(graph: Graph, path: Path) -> None:
+    """Schedule order = file order: each activation written once, read only after it is written
+    (or a graph input), graph inputs never written, the graph output written by an op."""
+    written: dict[int, int] = {ti: -1 for ti in graph.inputs}
+    for op in graph.ops:
+        for slot, ti in enumerate(op.inputs):
+            if ti < 0 or graph.tensors[ti].is_const:
+                continue
+            if ti not in written:
+                raise FirmwareError(f"{path}: op {op.index} ({op.kind}) input {slot} is "
+                                    f"{tensor_label(graph.tensors[ti])}, which no earlier op writes and is no graph "
+                                    "input; expected ops in execution order")
+        for slot, ti in enumerate(op.outputs):
+            if ti in written:
+                by = "the caller (a graph input)" if written[ti] < 0 else f"op {written[ti]}"
+                raise FirmwareError(f"{path}: op {op.index} ({op.kind}) output {slot} is "
+                                    f"{tensor_label(graph.tensors[ti])}, already written by {by}; expected every "
+                                    "tensor written once")
+            written[ti] = op.index
+    for slot, ti in enumerate(graph.outputs):
+        if written.get(ti, -1) < 0:
+            raise FirmwareError(f"{path}: graph output {slot} is {tensor_label(graph.tensors[ti])}, which no op "
+                                "writes; expected the output of an op")
 
 
 def read_tflite(path) -> Graph:
@@ -49,8 +114,9 @@ def read_tflite(path) -> Graph:
             )
         entry = lowering.registry_entry(op.kind)
         (entry.check_dtypes or _check_dtypes)(graph, op, path)
-    # Several inputs are packed into the one input buffer (planner.packed_input_offsets).
-    if not graph.inputs or len(graph.outputs) != 1:
-        raise FirmwareError(f"{path}: model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                            "expected at least 1 input and exactly 1 output")
+    _check_graph_io(graph, path)
+    _check_activations(graph, path)
+    _check_dataflow(graph, path)
+    for op in graph.ops:
+        lowering.check_op(graph, op, path)
     return graph

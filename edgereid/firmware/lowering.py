@@ -8,10 +8,14 @@ ereid_nn_types.h), and what the planner needs (tensors read and written, aliasin
 in-place, the scratch the kernel's get_buffer_size rule asks for). codegen prints it.
 
 The registry is open: `register_lowering("CUSTOM:LceBconv2d")(fn)` adds an op without
-touching this file's core; `supported_ops()` is what the reader accepts.
+touching this file's core; `supported_ops()` is what the reader accepts. Every op kind
+also needs a check (`register_check("CUSTOM:LceBconv2d")(fn)`, fn(OpCheck) validates
+arity, options and the declared output shape, see "validation" below): a kind without
+one is refused before any C is generated.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -95,20 +99,56 @@ def registry_entry(kind: str) -> OpLowering:
 
 
 def lower_graph(graph: Graph) -> list[Layer]:
-    """One Layer per op, in graph order (layer index = op index)."""
+    """One Layer per op, in graph order (layer index = op index); each op is checked first
+    (check_op), and every int32 the call passes is checked to fit (check_int32_args)."""
     layers = []
     for op in graph.ops:
         entry = _REGISTRY.get(op.kind)
         if entry is None:
-            raise FirmwareError(f"op {op.index} ({op.kind}) is not supported; supported: "
+            raise FirmwareError(f"{graph.source}: op {op.index} ({op.kind}) is not supported; supported: "
                                 f"{', '.join(sorted(_REGISTRY))}")
+        check_op(graph, op)
         try:
-            layers.append(entry.lower(graph, op, f"op{op.index}"))
+            layer = entry.lower(graph, op, f"op{op.index}")
         except FirmwareError:
             raise
-        except (ValueError, KeyError, IndexError) as exc:
+        except (ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
             raise FirmwareError(f"{graph.source}: op {op.index} ({op.kind}) cannot be lowered: {exc}") from None
+        check_int32_args(graph, layer)
+        layers.append(layer)
     return layers
+
+
+def _int32_fields(value, path: str):
+    """(field path, int) of every int32_t field of a params struct value, recursively."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _int32_fields(getattr(value, f.name), f"{path}.{f.name}")
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        yield path, int(value)
+
+
+def check_int32_args(graph: Graph, layer: Layer) -> None:
+    """Second line behind the checks: every integer a kernel call passes (struct fields,
+    scalars) and every int32_t constant array fits int32, so C never gets a truncated value."""
+    op = layer.op
+    items = []
+    if layer.call is not None:
+        for arg in layer.call.args:
+            if isinstance(arg, StructRef):
+                items += list(_int32_fields(arg.value, arg.name))
+            elif isinstance(arg, StructArrayRef):
+                for k, v in enumerate(arg.values):
+                    items += list(_int32_fields(v, f"{arg.name}[{k}]"))
+            elif isinstance(arg, Scalar):
+                items += list(_int32_fields(arg.value, "scalar"))
+    for a in layer.arrays:
+        if a.ctype == "int32_t" and a.values.size:
+            items += [(f"{a.name}[min]", int(a.values.min())), (f"{a.name}[max]", int(a.values.max()))]
+    for name, v in items:
+        if not INT32_MIN <= v <= INT32_MAX:
+            raise FirmwareError(f"{graph.source}: op {op.index} ({op.kind}) kernel argument {name} is {v}; "
+                                f"expected an int32 in [{INT32_MIN}, {INT32_MAX}]")
 
 
 # ---- helpers -----------------------------------------------------------------
@@ -127,7 +167,7 @@ def _act_range(graph, op, out: Tensor) -> Activation:
     activation = op.options.get("fused_activation_function", "NONE")
     try:
         return Activation(*qm.activation_range(activation, out.scale, out.zero_point))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _fail(graph, op, f"fused activation {activation} is not supported for int8; "
                     "supported: NONE, RELU, RELU6, RELU_N1_TO_1") from None
 
@@ -137,7 +177,7 @@ def _const(graph: Graph, op: Op, slot: int, what: str) -> Tensor:
         raise _fail(graph, op, f"missing {what} (input {slot})")
     t = graph.tensors[op.inputs[slot]]
     if not t.is_const:
-        raise _fail(graph, op, f"{what} (tensor {t.index} '{t.name}') must be a constant")
+        raise _fail(graph, op, f"{what} ({_label(t)}) must be a constant")
     return t
 
 
@@ -175,6 +215,528 @@ def _in(t: Tensor) -> TensorRef:
 
 def _out(t: Tensor) -> TensorRef:
     return TensorRef(t.index, "int8_t *")
+
+
+# ---- validation: what each op computes from its inputs and options ------------------
+#
+# Before an op is lowered (and when the front end reads a model) its check runs: arity,
+# which inputs are constants, ranks, options (strides, dilations, padding names, depth
+# multipliers ...), the output shape the op computes from its inputs and options against
+# the shape the file declares, and the ranges the int8 kernels compute exactly (int32
+# accumulators, biases, requantization shifts). A check is registered per op kind
+# (`register_check`); an op kind with a lowering but no check is refused, so an unchecked
+# op never reaches codegen. Every failure is one line: file, op index and kind, tensor
+# index and name, field, what was expected.
+
+INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
+ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+PADDINGS = ("SAME", "VALID")
+
+
+def _label(t: Tensor) -> str:
+    return f"tensor {t.index} {t.name!r}"
+
+
+class OpCheck:
+    """One op under check: typed access to its tensors and options, one-line errors."""
+
+    def __init__(self, graph: Graph, op: Op, where: str | None = None):
+        self.graph, self.op = graph, op
+        self.where = str(where) if where is not None else graph.source
+
+    def fail(self, what: str) -> FirmwareError:
+        return FirmwareError(f"{self.where}: op {self.op.index} ({self.op.kind}) {what}")
+
+    def fail_tensor(self, role: str, slot: int, t: Tensor, field_: str, what: str) -> FirmwareError:
+        return self.fail(f"{role} {slot} {_label(t)}: {field_}: {what}")
+
+    def arity(self, inputs: tuple[int, int], outputs: int = 1) -> None:
+        lo, hi = inputs
+        n = len(self.op.inputs)
+        if not lo <= n <= hi:
+            want = f"{lo}" if lo == hi else (f"{lo} to {hi}" if hi < 1 << 30 else f"at least {lo}")
+            raise self.fail(f"has {n} inputs; expected {want}")
+        if len(self.op.outputs) != outputs:
+            raise self.fail(f"has {len(self.op.outputs)} outputs; expected {outputs}")
+
+    def input(self, slot: int, what: str, const: bool | None = False, optional: bool = False) -> Tensor | None:
+        """Input `slot` (`what` names its role); const=True: must be a constant, False: an activation."""
+        if slot >= len(self.op.inputs) or self.op.inputs[slot] < 0:
+            if optional:
+                return None
+            raise self.fail(f"input {slot} ({what}) is omitted; expected a tensor")
+        t = self.graph.tensors[self.op.inputs[slot]]
+        if const is True and not t.is_const:
+            raise self.fail_tensor("input", slot, t, what, "is an activation; expected a constant")
+        if const is False and t.is_const:
+            raise self.fail_tensor("input", slot, t, what, "is a constant; expected an activation")
+        return t
+
+    def output(self, slot: int = 0) -> Tensor:
+        return self.graph.tensors[self.op.outputs[slot]]
+
+    def rank(self, role: str, slot: int, t: Tensor, ranks) -> None:
+        if len(t.shape) not in tuple(ranks):
+            raise self.fail_tensor(role, slot, t, "shape", f"{list(t.shape)} has rank {len(t.shape)}; "
+                                   f"expected rank {' or '.join(str(r) for r in ranks)}")
+
+    def dtype(self, role: str, slot: int, t: Tensor, dtypes) -> None:
+        if t.dtype not in dtypes:
+            raise self.fail_tensor(role, slot, t, "dtype", f"is {t.dtype}; expected {' or '.join(dtypes)}")
+
+    def option_int(self, key: str, default: int, lo: int = 1, hi: int = INT32_MAX) -> int:
+        value = self.op.options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
+            raise self.fail(f"option {key} is {value!r}; expected an integer in [{lo}, {hi}]")
+        return int(value)
+
+    def option_choice(self, key: str, default: str, choices) -> str:
+        value = self.op.options.get(key, default)
+        if value not in choices:
+            raise self.fail(f"option {key} is {value!r}; expected one of {', '.join(choices)}")
+        return value
+
+    def activation(self, choices=ACTIVATIONS) -> str:
+        return self.option_choice("fused_activation_function", "NONE", choices)
+
+    def expect_output_shape(self, expected, why: str, slot: int = 0) -> None:
+        y = self.output(slot)
+        expected = tuple(int(d) for d in expected)
+        if tuple(y.shape) != expected:
+            raise self.fail_tensor("output", slot, y, "shape", f"declared {list(y.shape)}; the op computes "
+                                   f"{list(expected)} ({why})")
+
+    def same_quant(self, role: str, slot: int, t: Tensor, ref: Tensor) -> None:
+        if (t.scale, t.zero_point) != (ref.scale, ref.zero_point):
+            raise self.fail_tensor(role, slot, t, "quantization", f"scale {t.scale!r}, zero point {t.zero_point}; "
+                                   f"expected those of {_label(ref)} ({ref.scale!r}, {ref.zero_point}): "
+                                   "this op moves bytes without requantizing")
+
+    def const_ints(self, slot: int, what: str, shape=None) -> list[int]:
+        """A constant int32/int64 input's values (flattened); `shape`: its required shape."""
+        t = self.input(slot, what, const=True)
+        self.dtype("input", slot, t, ("int32", "int64"))
+        if shape is not None and tuple(t.shape) != tuple(shape):
+            raise self.fail_tensor("input", slot, t, "shape", f"{list(t.shape)}; expected {list(shape)}")
+        return [int(v) for v in t.array().reshape(-1)]
+
+    def multiplier(self, real: float, field_: str, tensors: str) -> tuple[int, int]:
+        """quantize_multiplier(real) where the kernels can use it: finite, shift <= 30."""
+        if not (math.isfinite(real) and real >= 0.0):
+            raise self.fail(f"{field_} from the scales of {tensors} is {real!r}; expected a finite value >= 0")
+        m, shift = qm.quantize_multiplier(real)
+        if shift > 30:
+            raise self.fail(f"{field_} from the scales of {tensors} is {real!r} (2^{shift - 1} or more); "
+                            "expected less than 2^30: the int32 requantization would shift past 31 bits")
+        return m, shift
+
+    def requant_fits(self, bound: int, shift: int, field_: str, tensors: str) -> None:
+        """An int32 value of magnitude <= `bound`, requantized with `shift` and offset by a zero point,
+        stays inside int32 (the kernels' and the reference's int32 arithmetic is then exact)."""
+        if (bound << max(shift, 0)) + 128 > INT32_MAX:
+            raise self.fail(f"{field_}: values up to {bound} scaled by 2^{max(shift, 0)} (from {tensors}) overflow "
+                            f"int32; expected at most {(INT32_MAX - 128) >> max(shift, 0)}")
+
+
+def max_abs_offset(zero_point: int) -> int:
+    """The largest |q - zero_point| over int8 q."""
+    return max(127 - zero_point, zero_point + 128)
+
+
+def _per_channel_weights(c: OpCheck, slot: int, w: Tensor, channels: int, axis: int) -> None:
+    """int8 constant weights: symmetric, one scale or one per output channel along `axis`."""
+    c.dtype("input", slot, w, ("int8",))
+    if not w.scales:
+        raise c.fail_tensor("input", slot, w, "quantization", "missing; expected int8 scales")
+    if any(z != 0 for z in w.zero_points):
+        raise c.fail_tensor("input", slot, w, "quantization.zero_point", f"{list(w.zero_points)[:4]}...; "
+                            "expected 0 (symmetric int8 weights)")
+    if len(w.scales) not in (1, channels) or (len(w.scales) > 1 and w.quantized_dimension != axis):
+        raise c.fail_tensor("input", slot, w, "quantization.scale", f"{len(w.scales)} scales along dimension "
+                            f"{w.quantized_dimension}; expected 1 or {channels} along dimension {axis}")
+
+
+def _bias_values(c: OpCheck, slot: int, channels: int) -> list[int] | None:
+    b = c.input(slot, "bias", const=True, optional=True)
+    if b is None:
+        return None
+    c.dtype("input", slot, b, ("int32",))
+    if b.num_elements != channels:
+        raise c.fail_tensor("input", slot, b, "shape", f"{list(b.shape)} holds {b.num_elements} values; "
+                            f"expected {channels} (one per output channel)")
+    return [int(v) for v in b.array().reshape(-1)]
+
+
+def _accumulator_bounds(c: OpCheck, w: Tensor, x: Tensor, bias: list[int] | None, slot_axis: int) -> list[int]:
+    """Per output channel, the largest |sum (x - zp_x) * w| + |bias| the int32 accumulator reaches;
+    refuses a channel whose sum or sum + bias leaves int32 (signed overflow in C)."""
+    weights = np.abs(np.moveaxis(w.array().astype(np.int64), slot_axis, 0).reshape(w.shape[slot_axis], -1))
+    sums = [int(s) * max_abs_offset(x.zero_point) for s in weights.sum(axis=1)]
+    bounds = []
+    for ch, s in enumerate(sums):
+        b = abs(bias[ch]) if bias is not None else 0
+        if s + b > INT32_MAX:
+            what = f"bias[{ch}] = {bias[ch]}" if bias is not None and b else "the accumulator"
+            raise c.fail(f"output channel {ch}: {what} with |sum (x - zero point) * w| up to {s} overflows the int32 "
+                         f"accumulator; expected |bias| + {s} <= {INT32_MAX}")
+        bounds.append(s + b)
+    return bounds
+
+
+def _activation_clamp(c: OpCheck, y: Tensor) -> None:
+    act = c.activation()
+    try:
+        lo, hi = qm.activation_range(act, y.scale, y.zero_point)
+    except (OverflowError, ValueError):
+        raise c.fail_tensor("output", 0, y, "quantization.scale", f"{y.scale!r} is too small to express the "
+                            f"{act} clamp in int8") from None
+    if lo > hi:
+        raise c.fail_tensor("output", 0, y, "quantization", f"{act} clamp [{lo}, {hi}] is empty")
+
+
+def _geometry(c: OpCheck, axis: str, in_size: int, k: int, stride: int, dilation: int, padding: str) -> int:
+    """ComputeOutSize; refuses an output size < 1 and coordinates that leave int32."""
+    out = qm.out_size(padding, in_size, k, stride, dilation)
+    if out < 1:
+        raise c.fail(f"{axis}: a {k}-tap window (dilation {dilation}) does not fit an input of {in_size} with "
+                     f"{padding} padding; expected an output size >= 1")
+    extent = (out - 1) * stride + (k - 1) * dilation + 1
+    if extent + in_size > INT32_MAX:
+        raise c.fail(f"{axis}: window coordinates up to {extent} (stride {stride}, dilation {dilation}, {k} taps) "
+                     "overflow int32")
+    return out
+
+
+_CHECKS: dict[str, Callable[[OpCheck], None]] = {}
+
+
+def register_check(*kinds: str):
+    """Register `fn(check: OpCheck)` as the validation of op kinds `kinds` (see the section doc)."""
+    def deco(fn):
+        for kind in kinds:
+            _CHECKS[kind] = fn
+        return fn
+    return deco
+
+
+def has_check(kind: str) -> bool:
+    return kind in _CHECKS
+
+
+def check_op(graph: Graph, op: Op, where=None) -> None:
+    """Validate `op` (registered check); a FirmwareError naming op, tensor and field if it fails."""
+    c = OpCheck(graph, op, where)
+    fn = _CHECKS.get(op.kind)
+    if fn is None:
+        raise c.fail("has a lowering but no registered check (lowering.register_check); expected one, so that "
+                     "its output shape and options are validated before C is generated")
+    fn(c)
+
+
+def _check_conv(c: OpCheck) -> None:
+    depthwise = c.op.kind == "DEPTHWISE_CONV_2D"
+    c.arity((2, 3))
+    x, w, y = c.input(0, "input"), c.input(1, "filter", const=True), c.output()
+    c.rank("input", 0, x, (4,))
+    c.rank("input", 1, w, (4,))
+    padding = c.option_choice("padding", "VALID", PADDINGS)
+    s_h, s_w = c.option_int("stride_h", 1), c.option_int("stride_w", 1)
+    d_h, d_w = c.option_int("dilation_h_factor", 1), c.option_int("dilation_w_factor", 1)
+    n, in_h, in_w, in_c = x.shape
+    if depthwise:
+        out_c = w.shape[3]
+        if w.shape[0] != 1 or out_c % in_c:
+            raise c.fail_tensor("input", 1, w, "shape", f"{list(w.shape)}; expected [1, kh, kw, C * m] for "
+                                f"{in_c} input channels")
+        mult = c.option_int("depth_multiplier", out_c // in_c)
+        if mult != out_c // in_c:
+            raise c.fail(f"option depth_multiplier is {mult}; expected {out_c // in_c} (filter channels "
+                         f"{out_c} / input channels {in_c})")
+        axis = 3
+    else:
+        out_c = w.shape[0]
+        if w.shape[3] != in_c:
+            raise c.fail_tensor("input", 1, w, "shape", f"{list(w.shape)}; expected [O, kh, kw, {in_c}] "
+                                "(grouped convolution is not supported)")
+        axis = 0
+    _per_channel_weights(c, 1, w, out_c, axis)
+    k_h, k_w = w.shape[1], w.shape[2]
+    out_h = _geometry(c, "height", in_h, k_h, s_h, d_h, padding)
+    out_w = _geometry(c, "width", in_w, k_w, s_w, d_w, padding)
+    c.expect_output_shape((n, out_h, out_w, out_c), f"{padding} padding, stride {s_h}x{s_w}, "
+                          f"dilation {d_h}x{d_w}, filter {list(w.shape)}")
+    bias = _bias_values(c, 2, out_c)
+    _activation_clamp(c, y)
+    bounds = _accumulator_bounds(c, w, x, bias, axis)
+    scales = list(w.scales) * (out_c if len(w.scales) == 1 else 1)
+    tensors = f"{_label(x)}, {_label(w)}, {_label(y)}"
+    for ch, (bound, s) in enumerate(zip(bounds, scales)):
+        _, shift = c.multiplier(float(x.scale) * float(s) / float(y.scale), f"output channel {ch} multiplier", tensors)
+        c.requant_fits(bound, shift, f"output channel {ch}", tensors)
+
+
+register_check("CONV_2D", "DEPTHWISE_CONV_2D")(_check_conv)
+
+
+@register_check("FULLY_CONNECTED")
+def _check_fully_connected(c: OpCheck) -> None:
+    c.arity((2, 3))
+    x, w, y = c.input(0, "input"), c.input(1, "weights", const=True), c.output()
+    c.rank("input", 1, w, (2,))
+    if c.op.options.get("weights_format", 0) not in (0, "DEFAULT"):
+        raise c.fail(f"option weights_format is {c.op.options.get('weights_format')!r}; expected 0 (DEFAULT)")
+    units, depth = w.shape
+    _per_channel_weights(c, 1, w, units, 0)
+    if depth < 1 or x.num_elements % depth:
+        raise c.fail_tensor("input", 0, x, "shape", f"{list(x.shape)} holds {x.num_elements} values; expected a "
+                            f"multiple of the weights' depth {depth}")
+    batches = x.num_elements // depth
+    if c.op.options.get("keep_num_dims"):
+        if not x.shape or x.shape[-1] != depth:
+            raise c.fail_tensor("input", 0, x, "shape", f"{list(x.shape)}; keep_num_dims expects a last "
+                                f"dimension of {depth}")
+        c.expect_output_shape(tuple(x.shape[:-1]) + (units,), "keep_num_dims: input dims, last one = units")
+    else:
+        c.expect_output_shape((batches, units), f"[{x.num_elements} / depth {depth}, units {units}]")
+    bias = _bias_values(c, 2, units)
+    _activation_clamp(c, y)
+    _accumulator_bounds(c, w, x, bias, 0)
+    for k, s in enumerate(w.scales):
+        real = float(x.scale) * float(s) / float(y.scale)
+        if not math.isfinite(real):
+            raise c.fail(f"rescale[{k}] from the scales of {_label(x)}, {_label(w)}, {_label(y)} is {real!r}; "
+                         "expected a finite value")
+
+
+def broadcast_shape(a, b) -> tuple[int, ...] | None:
+    """numpy/TFLite broadcasting of two shapes; None if they do not broadcast."""
+    rank = max(len(a), len(b))
+    a, b = (1,) * (rank - len(a)) + tuple(a), (1,) * (rank - len(b)) + tuple(b)
+    out = []
+    for da, db in zip(a, b):
+        if da != db and 1 not in (da, db):
+            return None
+        out.append(db if da == 1 else da)
+    return tuple(out)
+
+
+@register_check("ADD", "MUL")
+def _check_binary(c: OpCheck) -> None:
+    c.arity((2, 2))
+    a, b, y = c.input(0, "input1"), c.input(1, "input2"), c.output()
+    for slot, t in enumerate((a, b)):
+        c.rank("input", slot, t, range(0, 5))
+    shape = broadcast_shape(a.shape, b.shape)
+    if shape is None:
+        raise c.fail_tensor("input", 1, b, "shape", f"{list(b.shape)} does not broadcast with {list(a.shape)}")
+    c.expect_output_shape(shape, f"broadcast of {list(a.shape)} and {list(b.shape)}")
+    _activation_clamp(c, y)
+    tensors = f"{_label(a)}, {_label(b)}, {_label(y)}"
+    if c.op.kind == "ADD":
+        twice_max = 2.0 * max(float(np.float32(a.scale)), float(np.float32(b.scale)))
+        out_real = twice_max / float(np.float32(1 << 20) * np.float32(y.scale))
+        if not (math.isfinite(out_real) and out_real < 1.0):
+            raise c.fail_tensor("output", 0, y, "quantization.scale", f"{y.scale!r}; ADD needs 2 * max(input "
+                                f"scales) / (2^20 * output scale) < 1, got {out_real!r}")
+    else:
+        _, shift = c.multiplier(float(a.scale) * float(b.scale) / float(y.scale), "multiplier", tensors)
+        c.requant_fits(max_abs_offset(a.zero_point) * max_abs_offset(b.zero_point), shift, "product", tensors)
+
+
+@register_check("MAX_POOL_2D", "AVERAGE_POOL_2D")
+def _check_pool(c: OpCheck) -> None:
+    c.arity((1, 1))
+    x, y = c.input(0, "input"), c.output()
+    c.rank("input", 0, x, (4,))
+    padding = c.option_choice("padding", "VALID", PADDINGS)
+    k_h, k_w = c.option_int("filter_height", 1), c.option_int("filter_width", 1)
+    s_h, s_w = c.option_int("stride_h", 1), c.option_int("stride_w", 1)
+    n, in_h, in_w, ch = x.shape
+    out_h = _geometry(c, "height", in_h, k_h, s_h, 1, padding)
+    out_w = _geometry(c, "width", in_w, k_w, s_w, 1, padding)
+    c.expect_output_shape((n, out_h, out_w, ch), f"{padding} padding, {k_h}x{k_w} window, stride {s_h}x{s_w}")
+    c.same_quant("output", 0, y, x)
+    _activation_clamp(c, y)
+
+
+@register_check("MEAN")
+def _check_mean(c: OpCheck) -> None:
+    c.arity((2, 2))
+    x, y = c.input(0, "input"), c.output()
+    c.rank("input", 0, x, range(1, 5))
+    rank = len(x.shape)
+    axes = c.const_ints(1, "axis")
+    if not axes:
+        raise c.fail(f"input 1 {_label(c.graph.tensors[c.op.inputs[1]])}: axis: empty; expected at least one axis")
+    for a in axes:
+        if not -rank <= a < rank:
+            raise c.fail(f"input 1 {_label(c.graph.tensors[c.op.inputs[1]])}: axis: {a} is out of range; expected "
+                         f"an axis in [{-rank}, {rank - 1}] of {list(x.shape)}")
+    reduced = {a % rank for a in axes}
+    if c.op.options.get("keep_dims"):
+        expected = [1 if d in reduced else n for d, n in enumerate(x.shape)]
+    else:
+        expected = [n for d, n in enumerate(x.shape) if d not in reduced]
+    c.expect_output_shape(expected, f"axes {sorted(reduced)} of {list(x.shape)}, "
+                          f"keep_dims={bool(c.op.options.get('keep_dims'))}")
+    count = math.prod(x.shape[d] for d in reduced)
+    tensors = f"{_label(x)}, {_label(y)}"
+    m, shift = c.multiplier(float(x.scale) / float(y.scale), "multiplier", tensors)
+    _, shift = qm.mean_multiplier_with_count(x.scale, y.scale, count) if m else (0, 0)
+    c.requant_fits(count * max_abs_offset(x.zero_point), shift, f"sum of {count} values", tensors)
+
+
+@register_check("PAD", "PADV2")
+def _check_pad(c: OpCheck) -> None:
+    c.arity((2, 3) if c.op.kind == "PADV2" else (2, 2))
+    x, y = c.input(0, "input"), c.output()
+    c.rank("input", 0, x, range(1, 5))
+    pads = c.const_ints(1, "paddings", shape=(len(x.shape), 2))
+    for i, p in enumerate(pads):
+        if p < 0:
+            raise c.fail(f"input 1 {_label(c.graph.tensors[c.op.inputs[1]])}: paddings[{i // 2}][{i % 2}] is {p}; "
+                         "expected >= 0")
+    c.expect_output_shape([d + pads[2 * i] + pads[2 * i + 1] for i, d in enumerate(x.shape)],
+                          f"input {list(x.shape)} + paddings {[pads[i:i + 2] for i in range(0, len(pads), 2)]}")
+    c.same_quant("output", 0, y, x)
+    if c.op.kind == "PADV2":
+        v = c.input(2, "constant_values", const=True, optional=True)
+        if v is not None:
+            c.dtype("input", 2, v, ("int8",))
+            if v.num_elements != 1:
+                raise c.fail_tensor("input", 2, v, "shape", f"{list(v.shape)}; expected one value")
+            if v.scales:
+                c.same_quant("input", 2, v, y)
+
+
+@register_check("CONCATENATION")
+def _check_concatenation(c: OpCheck) -> None:
+    c.arity((1, 1 << 30))
+    xs = [c.input(i, f"input{i}") for i in range(len(c.op.inputs))]
+    y = c.output()
+    c.rank("output", 0, y, range(1, 5))
+    rank = len(y.shape)
+    axis = c.option_int("axis", 0, lo=-rank, hi=rank - 1) % rank
+    c.option_choice("fused_activation_function", "NONE", ("NONE",))
+    for i, t in enumerate(xs):
+        c.rank("input", i, t, (rank,))
+        if any(t.shape[d] != xs[0].shape[d] for d in range(rank) if d != axis):
+            raise c.fail_tensor("input", i, t, "shape", f"{list(t.shape)}; expected the dims of "
+                                f"{list(xs[0].shape)} except along axis {axis}")
+        c.same_quant("input", i, t, y)
+    expected = list(xs[0].shape)
+    expected[axis] = sum(t.shape[axis] for t in xs)
+    c.expect_output_shape(expected, f"inputs joined along axis {axis}")
+
+
+def _reshape_target(c: OpCheck, x: Tensor) -> list[int] | None:
+    """The shape RESHAPE computes (shape tensor, else new_shape option), -1 resolved; None if neither."""
+    if len(c.op.inputs) > 1 and c.op.inputs[1] >= 0:
+        t = c.input(1, "shape", const=True)
+        if len(t.shape) > 1:
+            raise c.fail_tensor("input", 1, t, "shape", f"{list(t.shape)}; expected a 1-D shape tensor")
+        target = c.const_ints(1, "shape")
+    elif c.op.options.get("new_shape"):
+        target = [int(v) for v in c.op.options["new_shape"]]
+    else:
+        return None
+    if sum(d == -1 for d in target) > 1 or any(d < -1 for d in target):
+        raise c.fail(f"target shape {target}: expected sizes >= 0 and at most one -1")
+    known = math.prod(d for d in target if d != -1)
+    if -1 in target:
+        if known == 0 or x.num_elements % known:
+            raise c.fail(f"target shape {target} cannot hold {x.num_elements} values")
+        target = [x.num_elements // known if d == -1 else d for d in target]
+    return target
+
+
+@register_check("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+def _check_reshape(c: OpCheck) -> None:
+    c.arity((1, 2))
+    x, y = c.input(0, "input"), c.output()
+    if y.num_elements != x.num_elements:
+        raise c.fail_tensor("output", 0, y, "shape", f"{list(y.shape)} holds {y.num_elements} values; the input "
+                            f"{list(x.shape)} holds {x.num_elements}")
+    if c.op.kind == "RESHAPE":
+        target = _reshape_target(c, x)
+        if target is not None:
+            c.expect_output_shape(target, "the reshape's target shape")
+    elif c.op.kind == "SQUEEZE":
+        dims = [int(d) for d in c.op.options.get("squeeze_dims", ()) or ()]
+        rank = len(x.shape)
+        if any(not -rank <= d < rank for d in dims):
+            raise c.fail(f"option squeeze_dims is {dims}; expected axes in [{-rank}, {rank - 1}]")
+        drop = {d % rank for d in dims} if dims else {d for d, n in enumerate(x.shape) if n == 1}
+        c.expect_output_shape([n for d, n in enumerate(x.shape) if d not in drop], f"squeeze of {sorted(drop)}")
+    else:
+        axes = c.const_ints(1, "axis")
+        if len(axes) != 1:
+            raise c.fail(f"input 1 {_label(c.graph.tensors[c.op.inputs[1]])}: axis: {axes}; expected one axis")
+        axis, rank = axes[0], len(x.shape) + 1
+        if not -rank <= axis < rank:
+            raise c.fail(f"axis {axis}: expected an axis in [{-rank}, {rank - 1}]")
+        expected = list(x.shape)
+        expected.insert(axis % rank, 1)
+        c.expect_output_shape(expected, f"a 1 inserted at axis {axis % rank}")
+    c.same_quant("output", 0, y, x)
+
+
+@register_check("RESIZE_NEAREST_NEIGHBOR")
+def _check_resize_nearest(c: OpCheck) -> None:
+    c.arity((2, 2))
+    x, y = c.input(0, "input"), c.output()
+    c.rank("input", 0, x, (4,))
+    size = c.const_ints(1, "size", shape=(2,))
+    if c.graph.tensors[c.op.inputs[1]].dtype != "int32":
+        raise c.fail_tensor("input", 1, c.graph.tensors[c.op.inputs[1]], "dtype", "expected int32")
+    if min(size) < 1:
+        raise c.fail(f"input 1 {_label(c.graph.tensors[c.op.inputs[1]])}: size: {size}; expected sizes >= 1")
+    if c.op.options.get("align_corners") and c.op.options.get("half_pixel_centers"):
+        raise c.fail("options align_corners and half_pixel_centers are both set; expected at most one")
+    c.expect_output_shape((x.shape[0], size[0], size[1], x.shape[3]), f"the size tensor {size}")
+    c.same_quant("output", 0, y, x)
+
+
+@register_check("SOFTMAX")
+def _check_softmax(c: OpCheck) -> None:
+    c.arity((1, 1))
+    x, y = c.input(0, "input"), c.output()
+    c.rank("input", 0, x, range(1, 5))
+    c.expect_output_shape(x.shape, "the input's shape")
+    beta = c.op.options.get("beta", 1.0)
+    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta > 0):
+        raise c.fail(f"option beta is {beta!r}; expected a finite value > 0")
+    real = float(beta) * float(x.scale) * (1 << 26)
+    if not real > 1.0:
+        raise c.fail_tensor("input", 0, x, "quantization.scale", f"beta * scale * 2^26 = {real!r}; expected > 1 "
+                            "(the int8 softmax input multiplier is a left shift)")
+
+
+@register_check("L2_NORMALIZATION")
+def _check_l2norm(c: OpCheck) -> None:
+    c.arity((1, 1))
+    x, y = c.input(0, "input"), c.output()
+    c.rank("input", 0, x, range(1, 5))
+    c.expect_output_shape(x.shape, "the input's shape")
+    c.option_choice("fused_activation_function", "NONE", ("NONE",))
+    depth = x.shape[-1]
+    if depth * max_abs_offset(x.zero_point) ** 2 > INT32_MAX:
+        raise c.fail_tensor("input", 0, x, "shape", f"last dimension {depth} with zero point {x.zero_point}: the "
+                            f"int32 sum of squares overflows; expected at most "
+                            f"{INT32_MAX // max_abs_offset(x.zero_point) ** 2} values per row")
+
+
+@register_check("QUANTIZE", "DEQUANTIZE")
+def _check_affine(c: OpCheck) -> None:
+    c.arity((1, 1))
+    x, y = c.input(0, "input"), c.output()
+    if c.op.kind == "QUANTIZE":
+        c.dtype("input", 0, x, ("float32",))
+        c.dtype("output", 0, y, ("int8",))
+    else:
+        c.dtype("input", 0, x, ("int8",))
+        c.dtype("output", 0, y, ("float32",))
+    c.expect_output_shape(x.shape, "the input's shape")
 
 
 # ---- convolutions --------------------------------------------------------------

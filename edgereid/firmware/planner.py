@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgereid.errors import FirmwareError
 from edgereid.tflite.ir import Graph
 from edgereid.firmware.lowering import Layer, lower_graph
 
@@ -116,10 +117,39 @@ def _lifetimes(graph: Graph, layers: list[Layer]) -> dict[int, list[int]]:
     return life
 
 
+def _check_indices(graph: Graph, layers: list[Layer]) -> None:
+    """Every tensor index the plan uses names a tensor (no Python negative indexing), the
+    graph has inputs, and each layer is an op's."""
+    n = len(graph.tensors)
+    where = f"{graph.source}: " if graph.source else ""
+    if len(layers) != len(graph.ops):
+        raise FirmwareError(f"{where}the plan got {len(layers)} layers for {len(graph.ops)} ops; expected one per op")
+    if not graph.inputs or not graph.outputs:
+        raise FirmwareError(f"{where}the graph has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                            "expected at least one of each")
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        for slot, t in enumerate(indices):
+            if not 0 <= t < n:
+                raise FirmwareError(f"{where}graph {role} {slot} is tensor index {t}; expected one in [0, {n - 1}]")
+    for step, layer in enumerate(layers):
+        for role, indices in (("reads", layer.reads), ("writes", layer.writes)):
+            for t in indices:
+                if not 0 <= t < n:
+                    raise FirmwareError(f"{where}op {step} ({layer.op.kind}) {role} tensor index {t}; expected one "
+                                        f"in [0, {n - 1}]")
+        if layer.alias and (not layer.reads or not layer.writes):
+            raise FirmwareError(f"{where}op {step} ({layer.op.kind}) aliases its output to its input but has "
+                                f"{len(layer.reads)} reads and {len(layer.writes)} writes; expected 1 of each")
+        if layer.inplace_input is not None and not (0 <= layer.inplace_input < len(layer.reads) and layer.writes):
+            raise FirmwareError(f"{where}op {step} ({layer.op.kind}) in-place input {layer.inplace_input} is not "
+                                f"one of its {len(layer.reads)} reads")
+
+
 def plan(graph: Graph, layers: list[Layer] | None = None) -> Schedule:
     """Place every activation; `layers` defaults to lower_graph(graph)."""
     if layers is None:
         layers = lower_graph(graph)
+    _check_indices(graph, layers)
     life = _lifetimes(graph, layers)
     uf = _UnionFind()
     for t in life:

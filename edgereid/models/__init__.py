@@ -1,4 +1,6 @@
 """Re-ID backbones with BN-neck heads: ResNet-18/34, SCL-net, and search-space points."""
+from edgereid.models.bireid import BiReIDResNet, binary_complexity, load_float_twin
+from edgereid.models.binary import QUANTIZERS, QuantConv2d, QuantLinear, SameMaxPool2d, is_binary
 from edgereid.models.heads import ReidOutput
 from edgereid.models.registry import build_model, list_models, model_complexity
 from edgereid.models.searched import SearchedNet, build_from_architecture
@@ -6,5 +8,7 @@ from edgereid.models.switchable import (MODALITIES, SwitchableBatchNorm1d, Switc
                                         modality, set_modality)
 
 __all__ = ["ReidOutput", "build_model", "list_models", "model_complexity", "SearchedNet", "build_from_architecture",
+           "BiReIDResNet", "binary_complexity", "load_float_twin", "QUANTIZERS", "QuantConv2d", "QuantLinear",
+           "SameMaxPool2d", "is_binary",
            "MODALITIES", "SwitchableBatchNorm1d", "SwitchableBatchNorm2d", "for_modality", "modality",
            "set_modality"]

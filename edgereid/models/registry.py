@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from edgereid.errors import ModelError
+from edgereid.models.bireid import BiReIDResNet
 from edgereid.models.resnet import ResNet
 from edgereid.models.sclnet import SCLNet
 from edgereid.models.searched import build_from_architecture
@@ -11,6 +12,7 @@ _MODELS = {
     "resnet18": lambda num_classes, **kw: ResNet("resnet18", num_classes, **kw),
     "resnet34": lambda num_classes, **kw: ResNet("resnet34", num_classes, **kw),
     "sclnet": lambda num_classes, **kw: SCLNet(num_classes, **kw),
+    "bireid_resnet18": lambda num_classes, **kw: BiReIDResNet(num_classes, **kw),
 }
 
 

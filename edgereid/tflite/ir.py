@@ -10,11 +10,20 @@ names ("RELU", "SAME"); custom options are the op's FlexBuffer map, as stored.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 CUSTOM_PREFIX = "CUSTOM:"
+
+# The largest tensor any reader of the IR accepts: sizes are Python ints (checked
+# arithmetic), and every byte offset of a tensor must fit a C int32 index.
+MAX_TENSOR_BYTES = 2**31 - 1
+# Zero points a quantized type can hold (the quantized value range of the type).
+ZERO_POINT_RANGE = {"int4": (-8, 7), "int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
+                    "uint16": (0, 65535), "int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1),
+                    "int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1)}
 
 # Bytes per element of the whole-byte types; int4 packs two elements per byte.
 DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8,
@@ -105,7 +114,8 @@ class Tensor:
 
     @property
     def num_elements(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        """Product of the dims in Python ints (never wraps: [65536] * 4 is 2**64, not 0)."""
+        return math.prod(int(d) for d in self.shape)
 
     @property
     def nbytes(self) -> int:

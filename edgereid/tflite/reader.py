@@ -1,20 +1,30 @@
 """Read a .tflite file into the IR (edgereid.tflite.ir): any op, any tensor type, metadata.
 
-Every reason to refuse a file is a TFLiteError naming the file and, where it is about
-one op, the op's index and name. What a stage can run is that stage's check.
+Every reason to refuse a file is a TFLiteError on one line naming the file and, where it
+is about one op or tensor, the op's index and kind, the tensor's index and name, the field
+and what was expected. The reader checks what every reader of the IR relies on (a
+validated IR): tensor indices (negative or out of range; -1 only for an omitted optional
+op input), known tensor types, shapes (sizes >= 0, byte size in Python ints at most
+ir.MAX_TENSOR_BYTES), quantization (as many zero points as scales, finite positive scales,
+zero points inside the type's range, per-channel lengths equal to the quantized
+dimension), no op writing a constant, no constant graph input. What a stage can run
+(ops, dtypes, shapes each op computes) is that stage's check (edgereid.firmware.frontend).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from edgereid.errors import TFLiteError
 from edgereid.tflite import schema
-from edgereid.tflite.ir import CUSTOM_PREFIX, Graph, Op, Tensor, storage_bytes
+from edgereid.tflite.ir import (CUSTOM_PREFIX, MAX_TENSOR_BYTES, ZERO_POINT_RANGE, Graph, Op, Tensor,
+                                storage_bytes)
 from edgereid.tflite.schema import S
 
 
 def _decode(text) -> str:
-    return text.decode() if isinstance(text, bytes) else (text or "")
+    """A flatbuffer string; bytes that are not UTF-8 are kept as backslash escapes."""
+    return text.decode("utf-8", "backslashreplace") if isinstance(text, bytes) else (text or "")
 
 
 def _parse_model(raw: bytes, where: str):
@@ -62,6 +72,7 @@ def _read_tensors(model, subgraph, raw: bytes, where: str) -> list[Tensor]:
         name = _decode(t.name) or f"t{index}"
         tensor = Tensor(index=index, name=name, shape=shape, dtype=dtype, scales=scales, zero_points=zps,
                         quantized_dimension=qdim, data=data, is_const=data is not None)
+        _check_tensor(tensor, where)
         if data is not None and dtype != "string":
             try:
                 expected = storage_bytes(dtype, tensor.num_elements)
@@ -69,11 +80,84 @@ def _read_tensors(model, subgraph, raw: bytes, where: str) -> list[Tensor]:
                 expected = None   # a type without a fixed element size: nothing to check
             if expected is not None and len(data) != expected:
                 raise TFLiteError(
-                    f"{where}: tensor {index} ({name}) holds {len(data)} bytes, shape {list(shape)} {dtype} needs "
+                    f"{where}: {tensor_label(tensor)} holds {len(data)} bytes, shape {list(shape)} {dtype} needs "
                     f"{expected} (truncated or damaged file)"
                 )
         tensors.append(tensor)
     return tensors
+
+
+def tensor_label(t: Tensor) -> str:
+    """`tensor 3 'conv/out'` with the name escaped, so that an error stays on one line."""
+    return f"tensor {t.index} {t.name!r}"
+
+
+def _check_tensor(t: Tensor, where: str) -> None:
+    """Type, shape (checked size), quantization: what any reader of the IR may rely on."""
+    label = f"{where}: {tensor_label(t)}"
+    if t.dtype.startswith("type"):
+        raise TFLiteError(f"{label}: type code {t.dtype[4:]} is not a TFLite tensor type")
+    for axis, d in enumerate(t.shape):
+        if d < 0:
+            raise TFLiteError(f"{label}: shape {list(t.shape)} dimension {axis} is {d}; expected a size >= 0")
+    try:
+        nbytes = storage_bytes(t.dtype, t.num_elements)
+    except ValueError:
+        nbytes = None     # a type without a fixed element size (string, resource, variant)
+    if nbytes is not None and nbytes > MAX_TENSOR_BYTES:
+        raise TFLiteError(f"{label}: shape {list(t.shape)} {t.dtype} needs {nbytes} bytes; expected at most "
+                          f"{MAX_TENSOR_BYTES} bytes per tensor")
+    if not t.scales and not t.zero_points:
+        return
+    if len(t.scales) != len(t.zero_points):
+        raise TFLiteError(f"{label}: quantization has {len(t.scales)} scales and {len(t.zero_points)} zero points; "
+                          "expected as many of each")
+    for k, scale in enumerate(t.scales):
+        if not (math.isfinite(scale) and scale > 0.0):
+            raise TFLiteError(f"{label}: quantization scale[{k}] is {scale!r}; expected a finite value > 0")
+    lo, hi = ZERO_POINT_RANGE.get(t.dtype, (None, None))
+    for k, zp in enumerate(t.zero_points):
+        if lo is not None and not lo <= zp <= hi:
+            raise TFLiteError(f"{label}: quantization zero_point[{k}] is {zp}; expected a value in "
+                              f"[{lo}, {hi}] ({t.dtype})")
+    if len(t.scales) > 1:
+        qdim = t.quantized_dimension
+        if not 0 <= qdim < len(t.shape):
+            raise TFLiteError(f"{label}: quantized_dimension is {qdim}; expected an axis of shape "
+                              f"{list(t.shape)}")
+        if t.shape[qdim] != len(t.scales):
+            raise TFLiteError(f"{label}: {len(t.scales)} per-channel scales along quantized_dimension {qdim} of "
+                              f"shape {list(t.shape)}; expected {t.shape[qdim]}")
+
+
+def _check_indices(graph: Graph, where: str) -> None:
+    """Every tensor index an op or the graph names exists; -1 only for an omitted optional op input;
+    no op writes a constant; no graph input is a constant."""
+    n = len(graph.tensors)
+    for op in graph.ops:
+        for role, indices in (("input", op.inputs), ("output", op.outputs)):
+            for slot, ti in enumerate(indices):
+                if role == "input" and ti == -1:
+                    continue
+                if not 0 <= ti < n:
+                    allowed = "-1 (omitted) or " if role == "input" else ""
+                    raise TFLiteError(f"{where}: op {op.index} ({op.kind}) {role} {slot} is tensor index {ti}; "
+                                      f"expected {allowed}an index in [0, {n - 1}] (the model has {n} tensors)")
+                if role == "output" and graph.tensors[ti].is_const:
+                    raise TFLiteError(f"{where}: op {op.index} ({op.kind}) output {slot} is "
+                                      f"{tensor_label(graph.tensors[ti])}, a constant; expected an activation")
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        for slot, ti in enumerate(indices):
+            if not 0 <= ti < n:
+                raise TFLiteError(f"{where}: graph {role} {slot} is tensor index {ti}; expected an index in "
+                                  f"[0, {n - 1}] (the model has {n} tensors)")
+        if len(set(indices)) != len(indices):
+            raise TFLiteError(f"{where}: graph {role}s {list(indices)} name a tensor twice; expected distinct "
+                              "tensors")
+    for slot, ti in enumerate(graph.inputs):
+        if graph.tensors[ti].is_const:
+            raise TFLiteError(f"{where}: graph input {slot} is {tensor_label(graph.tensors[ti])}, a constant "
+                              "(it has a data buffer); expected a tensor the caller fills")
 
 
 def _read_op(model, index: int, o, where: str) -> Op:
@@ -82,6 +166,8 @@ def _read_op(model, index: int, o, where: str) -> Op:
         raise TFLiteError(f"{where}: op {index} uses opcode {o.opcodeIndex}, the model defines {len(codes)}")
     code = codes[o.opcodeIndex]
     kind = schema.op_kind(code)
+    if not kind.isprintable():   # a custom code with control characters: escaped, so errors stay one line
+        kind = kind.encode("unicode_escape").decode("ascii")
     if kind.startswith(CUSTOM_PREFIX):
         if o.customOptionsFormat != S.CustomOptionsFormat.FLEXBUFFERS:
             raise TFLiteError(f"{where}: op {index} ({kind}) has custom options in format "
@@ -139,15 +225,7 @@ def parse_graph(raw: bytes, source: str = "<bytes>") -> Graph:
                   inputs=tuple(int(i) for i in (subgraph.inputs if subgraph.inputs is not None else ())),
                   outputs=tuple(int(i) for i in (subgraph.outputs if subgraph.outputs is not None else ())),
                   source=source, description=_decode(model.description), metadata=metadata)
-    for op in ops:
-        for ti in op.inputs + op.outputs:
-            if ti >= len(tensors):
-                raise TFLiteError(f"{source}: op {op.index} ({op.kind}) refers to tensor {ti}, "
-                                  f"the model has {len(tensors)}")
-    for ti in graph.inputs + graph.outputs:
-        if not 0 <= ti < len(tensors):
-            raise TFLiteError(f"{source}: graph input/output tensor {ti} does not exist "
-                              f"(the model has {len(tensors)})")
+    _check_indices(graph, source)
     return graph
 
 
