@@ -28,8 +28,8 @@ def test_models_command_lists_every_model():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "MACs 256x128" in lines[0] and "MACs 128x64" in lines[0]
-    assert [ln.split()[0] for ln in lines[1:]] == ["resnet18", "resnet34", "sclnet"]
-    assert lines[1].split()[1] == "11.18M"
+    assert [ln.split()[0] for ln in lines[1:]] == ["bireid_resnet18", "resnet18", "resnet34", "sclnet"]
+    assert lines[2].split()[1] == "11.18M"
 
 
 def test_train_resume_eval_end_to_end(tmp_path):

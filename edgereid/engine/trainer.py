@@ -27,7 +27,8 @@ from edgereid.engine.checkpoint import load_checkpoint, save_checkpoint
 from edgereid.engine.loop import LRSchedule, fit
 from edgereid.errors import CheckpointError, EdgereidError
 from edgereid.losses import ReidLoss
-from edgereid.models import build_model
+from edgereid.losses.gal import gal_training
+from edgereid.models import build_model, load_float_twin
 
 
 # Fields a resumed run may change; any other difference from the checkpoint is refused,
@@ -64,6 +65,11 @@ class TrainConfig:
     stop_after_steps: int | None = None  # stop (after a checkpoint) after N steps of this invocation
     log_every_steps: int = 10
     progress: bool = True
+    model_kwargs: dict = dataclasses.field(default_factory=dict)  # more build_model arguments, e.g. {"binary": False}
+    init_from: str | None = None  # a checkpoint of the same model to start from (binary: its real-valued twin)
+    kr_gal: float | None = None  # BiRe-ID KR-GAL with this lambda (None: off; 0: adversarial term only)
+    fr_gal: float | None = None  # BiRe-ID FR-GAL with this mu (None: off; 0: adversarial term only)
+    gal_adversarial: float = 0.1  # weight of the GAL adversarial terms
 
     def validate(self) -> "TrainConfig":
         def bad(name, expected):
@@ -129,6 +135,23 @@ def _check_resume_config(cfg: TrainConfig, saved: dict, path: Path) -> None:
                                   f"the run was started with {name}={value!r}")
 
 
+def _init_from(model: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Load `cfg.init_from`'s weights into a fresh `model`: a checkpoint of the same model name (for
+    bireid_resnet18 its real-valued twin, `binary=False`, or another binary run)."""
+    init = load_checkpoint(cfg.init_from)
+    if init["model_name"] != cfg.model:
+        raise CheckpointError(f"checkpoint {cfg.init_from}: holds a {init['model_name']!r} model; --init-from "
+                              f"takes a {cfg.model!r} checkpoint (another architecture's weights do not map)")
+    if cfg.model == "bireid_resnet18":
+        load_float_twin(model, init["state_dict"], source=f"checkpoint {cfg.init_from}")
+        return
+    try:
+        model.load_state_dict(init["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {cfg.init_from}: weights do not fit {cfg.model} "
+                              f"({str(exc).splitlines()[0]})") from None
+
+
 def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
     """Train `cfg.model` on `cfg.data` (or an already loaded `dataset`); return the checkpoint path.
 
@@ -159,22 +182,38 @@ def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
         random.seed(cfg.seed)
-        model_args = {"num_classes": num_classes, "embedding_dim": cfg.embedding_dim, "width": cfg.width}
+        model_args = {"num_classes": num_classes, "embedding_dim": cfg.embedding_dim, "width": cfg.width,
+                      **cfg.model_kwargs}
         model = build_model(cfg.model, **model_args)
+        if cfg.init_from and ckpt is None:
+            _init_from(model, cfg)
         batches = PKBatches(images, records, cfg.p, cfg.k, cfg.seed, cfg.num_workers)
         steps_per_epoch = batches.steps_per_epoch()
         schedule = LRSchedule(cfg.schedule, cfg.warmup_epochs * steps_per_epoch, cfg.epochs * steps_per_epoch,
                               steps_per_epoch, cfg.step_milestones, cfg.step_gamma)
         loss = ReidLoss(num_classes, cfg.label_smoothing, cfg.triplet_margin, cfg.triplet_weight)
+        # BiRe-ID's KR-GAL / FR-GAL: the discriminators and maps train with the model (one optimizer);
+        # the checkpoint keeps the model's weights as usual and theirs under "gal_state_dict".
+        gal = gal_training(model, loss, cfg.kr_gal, cfg.fr_gal, cfg.gal_adversarial)
+        net, loss_fn, forward = (model, loss.terms, None) if gal is None else (gal.module, gal.loss, gal.forward)
+        if gal is not None and ckpt is not None:
+            ckpt = {**ckpt, "state_dict": gal.join_state(ckpt["state_dict"], ckpt.get("gal_state_dict", {}))}
 
         def save(state: dict) -> None:
+            if gal is not None:
+                state = dict(state)
+                state["state_dict"], state["gal_state_dict"] = gal.split_state(state["state_dict"])
             save_checkpoint(last, model_name=cfg.model, model_args=model_args, preprocess=preprocess_of(cfg),
                             train_config=cfg.to_dict(), num_train_pids=num_classes, **state)
 
-        fit(model, batches, loss.terms, lambda m: build_optimizer(cfg, m), epochs=cfg.epochs, schedule=schedule,
-            resume=ckpt, save=save, checkpoint_every_steps=cfg.checkpoint_every_steps,
-            max_minutes=cfg.max_minutes, stop_after_steps=cfg.stop_after_steps,
-            log_path=out / "train_log.jsonl", log_every_steps=cfg.log_every_steps, progress=cfg.progress)
+        try:
+            fit(net, batches, loss_fn, lambda m: build_optimizer(cfg, m), epochs=cfg.epochs, schedule=schedule,
+                forward=forward, resume=ckpt, save=save, checkpoint_every_steps=cfg.checkpoint_every_steps,
+                max_minutes=cfg.max_minutes, stop_after_steps=cfg.stop_after_steps,
+                log_path=out / "train_log.jsonl", log_every_steps=cfg.log_every_steps, progress=cfg.progress)
+        finally:
+            if gal is not None:
+                gal.close()
         return last
     finally:
         torch.use_deterministic_algorithms(prev_deterministic)

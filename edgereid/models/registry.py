@@ -82,10 +82,11 @@ def model_complexity(model: nn.Module, input_size=(256, 128)) -> tuple[int, int]
 
     def hook(module, inputs, output):
         used[id(module)] = module
-        if isinstance(module, nn.Conv2d):
+        # nn.Conv2d / nn.Linear, and layers shaped like them (edgereid.models.binary's QuantConv2d / QuantLinear)
+        if isinstance(module, nn.Conv2d) or all(hasattr(module, a) for a in ("kernel_size", "in_channels", "groups")):
             kh, kw = module.kernel_size
             macs[0] += output.numel() // output.shape[0] * kh * kw * module.in_channels // module.groups
-        elif isinstance(module, nn.Linear):
+        elif isinstance(module, nn.Linear) or hasattr(module, "in_features"):
             macs[0] += output.numel() // output.shape[0] * module.in_features
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]

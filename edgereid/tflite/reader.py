@@ -12,14 +12,121 @@ dimension), no op writing a constant, no constant graph input. What a stage can 
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
+import types
 from pathlib import Path
+
+import flatbuffers
+import flatbuffers.compat
+import flatbuffers.encode
+import flatbuffers.number_types as _flatbuffers_nt
+import flatbuffers.packer
+import flatbuffers.table as _flatbuffers_table
+import flatbuffers.util
 
 from edgereid.errors import TFLiteError
 from edgereid.tflite import schema
 from edgereid.tflite.ir import (CUSTOM_PREFIX, MAX_TENSOR_BYTES, ZERO_POINT_RANGE, Graph, Op, Tensor,
                                 storage_bytes)
 from edgereid.tflite.schema import S
+
+
+class _Invalid(Exception):
+    """The flatbuffer breaks a rule flatbuffers' C++ Verifier (what LiteRT runs first) checks."""
+
+
+def _need(buf, off: int, size: int, align: int, what: str) -> None:
+    if off < 0 or off + size > len(buf):
+        raise _Invalid(f"{what} at byte {off} ({size} bytes) lies outside the {len(buf)}-byte buffer")
+    if off % align:
+        raise _Invalid(f"{what} at byte {off} is not aligned to {align} bytes")
+
+
+def _offset_target(buf, off: int, what: str) -> int:
+    """Verifier::VerifyOffset: a uoffset at `off`, non-zero, < 2^31, pointing inside the buffer."""
+    _need(buf, off, 4, 4, f"offset to {what}")
+    o = int.from_bytes(buf[off:off + 4], "little")
+    if o == 0 or o >= 1 << 31 or off + o >= len(buf):
+        raise _Invalid(f"offset {o} to {what} at byte {off} points outside the {len(buf)}-byte buffer")
+    return off + o
+
+
+class _VerifiedTable(_flatbuffers_table.Table):
+    """flatbuffers' Table with every read checked as flatbuffers::Verifier checks it:
+    tables (vtable in bounds, aligned, even size), scalars (in bounds, aligned to their
+    size), offsets (non-zero, < 2^31, inside the buffer), strings (in bounds, NUL
+    terminated), vectors (length and elements in bounds)."""
+
+    __slots__ = ()
+
+    def __init__(self, buf, pos):
+        super().__init__(buf, pos)
+        _need(buf, pos, 4, 4, "table")
+        vtable = pos - int.from_bytes(buf[pos:pos + 4], "little", signed=True)
+        _need(buf, vtable, 2, 2, "vtable")
+        size = int.from_bytes(buf[vtable:vtable + 2], "little")
+        if size % 2:
+            raise _Invalid(f"vtable at byte {vtable} has size {size}; expected an even size")
+        _need(buf, vtable, size, 2, "vtable")
+
+    def Get(self, flags, off):
+        _need(self.Bytes, off, flags.bytewidth, flags.bytewidth, "scalar")
+        return super().Get(flags, off)
+
+    def Indirect(self, off):
+        return _offset_target(self.Bytes, off, "a table")
+
+    def String(self, off):
+        start = _offset_target(self.Bytes, off, "a string")
+        length = self.Get(_flatbuffers_nt.UOffsetTFlags, start)
+        _need(self.Bytes, start + 4, length + 1, 1, "string")
+        if self.Bytes[start + 4 + length] != 0:
+            raise _Invalid(f"string at byte {start} is not NUL terminated")
+        return bytes(self.Bytes[start + 4:start + 4 + length])
+
+    def VectorLen(self, off):
+        return self.Get(_flatbuffers_nt.UOffsetTFlags, _offset_target(self.Bytes, off + self.Pos, "a vector"))
+
+    def Vector(self, off):
+        start = _offset_target(self.Bytes, off + self.Pos, "a vector")
+        _need(self.Bytes, start + 4, self.Get(_flatbuffers_nt.UOffsetTFlags, start), 1, "vector")
+        return start + 4
+
+    def GetVectorAsNumpy(self, flags, off):
+        start = self.Vector(off)
+        _need(self.Bytes, start, self.VectorLen(off) * flags.bytewidth, 1, "vector")
+        return super().GetVectorAsNumpy(flags, off)
+
+    def Union(self, t2, off):
+        t2.Pos = _offset_target(self.Bytes, off + self.Pos, "a union table")
+        t2.Bytes = self.Bytes
+
+
+@functools.lru_cache(maxsize=1)
+def _verifying_schema():
+    """A private copy of the generated schema module whose tables are _VerifiedTable: reading
+    a model through it verifies every byte the object API touches (= all of the model)."""
+    spec = importlib.util.find_spec(S.__name__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.flatbuffers = types.SimpleNamespace(
+        table=types.SimpleNamespace(Table=_VerifiedTable), number_types=_flatbuffers_nt,
+        encode=flatbuffers.encode, packer=flatbuffers.packer, util=flatbuffers.util, compat=flatbuffers.compat,
+        Builder=flatbuffers.Builder)
+    return module
+
+
+def _verified_model(raw: bytes):
+    """The ModelT of `raw`, every table, scalar, offset, string and vector verified; _Invalid if not."""
+    vs = _verifying_schema()
+    if len(raw) >= 1 << 31:
+        raise _Invalid(f"{len(raw)} bytes; a flatbuffer holds less than 2 GiB")
+    root = _offset_target(raw, 0, "the root table")
+    model = vs.Model()
+    model.Init(raw, root)
+    return vs.ModelT.InitFromObj(model)
 
 
 def _decode(text) -> str:
@@ -34,7 +141,9 @@ def _parse_model(raw: bytes, where: str):
             f"{where}: not a TFLite model (file identifier {found!r}, expected {schema.FILE_IDENTIFIER!r})"
         )
     try:
-        model = S.ModelT.InitFromObj(S.Model.GetRootAs(raw, 0))
+        model = _verified_model(raw)
+    except _Invalid as exc:
+        raise TFLiteError(f"{where}: not a valid TFLite flatbuffer ({exc})") from None
     except Exception as exc:  # flatbuffers raises struct/index errors on damaged input
         raise TFLiteError(f"{where}: damaged or truncated TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
     if not model.subgraphs:
@@ -120,14 +229,13 @@ def _check_tensor(t: Tensor, where: str) -> None:
         if lo is not None and not lo <= zp <= hi:
             raise TFLiteError(f"{label}: quantization zero_point[{k}] is {zp}; expected a value in "
                               f"[{lo}, {hi}] ({t.dtype})")
+    qdim = t.quantized_dimension
+    if qdim < 0 or (t.shape and qdim >= len(t.shape)):
+        raise TFLiteError(f"{label}: quantized_dimension is {qdim}; expected an axis of shape {list(t.shape)}")
     if len(t.scales) > 1:
-        qdim = t.quantized_dimension
-        if not 0 <= qdim < len(t.shape):
-            raise TFLiteError(f"{label}: quantized_dimension is {qdim}; expected an axis of shape "
-                              f"{list(t.shape)}")
-        if t.shape[qdim] != len(t.scales):
+        if not t.shape or t.shape[qdim] != len(t.scales):
             raise TFLiteError(f"{label}: {len(t.scales)} per-channel scales along quantized_dimension {qdim} of "
-                              f"shape {list(t.shape)}; expected {t.shape[qdim]}")
+                              f"shape {list(t.shape)}; expected {t.shape[qdim] if t.shape else 1}")
 
 
 def _check_indices(graph: Graph, where: str) -> None:
