@@ -31,6 +31,7 @@ bytes (--check verifies that against what is in --out).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -38,7 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,21 @@ class Fixture:
     int8_input: tuple[float, float] | None = None    # fake-quant range of the input: an int8 model
     refused: bool = False             # LCE's reference kernel refuses it: a bad-input fixture
     seed: int = 0                     # weights seed (set from the fixture's position)
+
+
+def _mixed_net(L):
+    y = L.fq()(L.conv(8, 3)(L.x))
+    y = L.bn()(L.qconv(40, 3, padding="same", pad_values=1.0)(y))
+    y = L.maxpool(2, 2, "valid")(y)
+    y = L.fq()(L.bn()(L.qconv(24, 3, padding="same", pad_values=1.0)(y)))
+    y = L.fq()(L.K.layers.GlobalAveragePooling2D()(y))
+    return L.fq()(L.dense(10)(y))
+
+
+def _mixed_residual(L):
+    y = L.fq()(L.bn()(L.qconv(32, 3, padding="same", pad_values=1.0)(L.x)))
+    y = L.fq()(L.K.layers.Add()([L.x, y]))
+    return L.fq()(L.bn()(L.qconv(40, 3)(y)))
 
 
 def _q(*more):
@@ -202,16 +218,13 @@ F = [
             ("CONV_2D", "LceQuantize", "LceBconv2d", "LceBMaxPool2d", "LceBconv2d", "MEAN", "FULLY_CONNECTED"),
             _qi("int8:CONV_2D", "int8:MEAN", "int8:FULLY_CONNECTED", "LceBconv2d:output=bitpacked",
                 "LceBconv2d:output=int8", "LceBMaxPool2d:padding=VALID"),
-            lambda L: L.fq()(L.dense(10)(L.fq()(L.K.layers.GlobalAveragePooling2D()(L.fq()(L.bn()(
-                L.qconv(24, 3, padding="same", pad_values=1.0)(L.maxpool(2, 2, "valid")(L.bn()(
-                    L.qconv(40, 3, padding="same", pad_values=1.0)(L.fq()(L.conv(8, 3)(L.x))))))))))),
+            _mixed_net,
             int8_input=(-3.0, 3.0)),
     Fixture("mixed_int8_residual", "int8 binary conv added to its int8 input (ADD), the sum binarized again by "
             "LceQuantize from int8", (6, 6, 32),
             ("LceQuantize", "LceBconv2d", "ADD", "LceQuantize", "LceBconv2d"),
             _qi("int8:ADD", "LceBconv2d:output=int8", "LceBconv2d:channels_in%32==0"),
-            lambda L: L.fq()(L.bn()(L.qconv(40, 3)(L.fq()(L.K.layers.Add()([L.x, L.fq()(L.bn()(
-                L.qconv(32, 3, padding="same", pad_values=1.0)(L.x)))]))))),
+            _mixed_residual,
             int8_input=(-2.0, 2.0)),
     Fixture("refused_same0_odd_c3", "SAME with pad_values=0 and an odd channels_in (3): the converter writes it, "
             "LCE's reference kernel refuses it (bad-input fixture: no outputs)", (6, 6, 3),
@@ -219,7 +232,7 @@ F = [
             _q("refused:LceBconv2d:padding=SAME,pad_values=0,channels_in odd"),
             lambda L: L.bn()(L.qconv(16, 3, padding="same", pad_values=0.0)(L.x)), refused=True),
 ]
-FIXTURES = {f.name: Fixture(**{**f.__dict__, "seed": 1000 + i}) for i, f in enumerate(F)}
+FIXTURES = {f.name: dataclasses.replace(f, seed=1000 + i) for i, f in enumerate(F)}
 del F
 
 
@@ -256,14 +269,19 @@ class _Layers:
         return self.K.layers.Lambda(lambda t: tf.clip_by_value(t, lo, hi))
 
     def fq(self, lo=None, hi=None):
-        tf = self.tf
-        if lo is None:
-            if self.ranges is None:       # calibration pass: record the tensor
-                return lambda t: self.probes.append(t) or t
-            lo, hi = self.ranges[len(self.probes)]
-            self.probes.append(None)
-        return self.K.layers.Lambda(
-            lambda t: tf.quantization.fake_quant_with_min_max_args(t, min=lo, max=hi, num_bits=8))
+        tf, K = self.tf, self.K
+
+        def fake_quant(lo, hi):
+            return K.layers.Lambda(lambda t: tf.quantization.fake_quant_with_min_max_args(t, min=lo, max=hi,
+                                                                                           num_bits=8))
+        if lo is not None:
+            return fake_quant(lo, hi)
+
+        def apply(t):   # indexed when applied: fq()(fq()(t)) builds the inner one first
+            index = len(self.probes)
+            self.probes.append(t)
+            return t if self.ranges is None else fake_quant(*self.ranges[index])(t)
+        return apply
 
     def conv(self, filters, kernel):
         return _fq_layers(self.tf)[0](filters, kernel)
@@ -481,7 +499,7 @@ def write_fixture(fx: Fixture, tflite: Path, out: Path) -> dict:
     except TFLiteError as exc:
         if not fx.refused:
             raise
-        message = [line.removeprefix("(ERROR: ").strip() for line in str(exc).splitlines() if "bconv2d.cc" in line]
+        message = [line.strip().removeprefix("(ERROR: ") for line in str(exc).splitlines() if "bconv2d.cc" in line]
         entry["reference"] = {"refused": message[0] if message else str(exc).splitlines()[-1]}
         (out / f"{fx.name}.outputs.npy").unlink(missing_ok=True)
     entry["sha256"] = {role: _sha256(out / fname) for role, fname in entry["files"].items()}
@@ -541,15 +559,15 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     if args.check:
         with tempfile.TemporaryDirectory(prefix="lce-fixtures-check.") as tmp:
-            for name in names:
-                for suffix in (".tflite", ".inputs.npy", ".outputs.npy"):
-                    if (args.out / f"{name}{suffix}").is_file():
-                        pass
-            generate(Path(tmp), args.venv, names)
+            fresh = generate(Path(tmp), args.venv, names)
             differ = [f"{n}{s}" for n in names for s in (".tflite", ".inputs.npy", ".outputs.npy")
                       if (Path(tmp) / f"{n}{s}").is_file() != (args.out / f"{n}{s}").is_file()
                       or ((Path(tmp) / f"{n}{s}").is_file()
                           and _sha256(Path(tmp) / f"{n}{s}") != _sha256(args.out / f"{n}{s}"))]
+        committed = json.loads((args.out / "manifest.json").read_text()) if (args.out / "manifest.json").is_file() \
+            else {"fixtures": []}
+        committed = {e["name"]: e for e in committed["fixtures"]}
+        differ += [f"manifest entry {e['name']}" for e in fresh["fixtures"] if committed.get(e["name"]) != e]
         if differ:
             print("differ from " + str(args.out) + ": " + ", ".join(differ))
             return 1

@@ -1,8 +1,8 @@
 """Latency lookup tables: profile kernels on boards, predict models, prove the prediction.
 
-    table = profile("host")                       # boards/luts/host.json
+    table = profile("host")                       # out/luts/host.json (--out to choose)
     pred = predict(arch_or_tflite, load_board("host"))
-    summary = validate("mps2-an386", n=200)       # docs/results/latency.md
+    summary = validate("mps2-an386", n=200)       # out/latency.md (results_dir to choose)
 """
 from edgereid.latency.fusion import RULES, FusedLayer, FusionRules, architecture_kernels, fuse, rules_for_board
 from edgereid.latency.kernels import Kernel, parse_key

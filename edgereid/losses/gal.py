@@ -194,8 +194,8 @@ class GalObjective(nn.Module):
             loss = loss + kr
             metrics.update(kr_terms)
         if self.frgal is not None:
-            lows = [self._features.pop(id(low)) for low, _ in self._modules_low_high]
-            highs = [self._features.pop(id(high)) for _, high in self._modules_low_high]
+            lows = [self._features[id(low)] for low, _ in self._modules_low_high]
+            highs = [self._features[id(high)] for _, high in self._modules_low_high]
             fr, fr_terms = self.frgal(lows, highs)
             loss = loss + fr
             metrics.update(fr_terms)
