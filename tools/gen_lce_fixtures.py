@@ -16,12 +16,12 @@ gives the outputs.
 
 Per fixture NAME, in --out:
   NAME.tflite          the converted model (one input, one output)
-  NAME.inputs.npy      input sets stacked on a new axis 0: `seeded_inputs(graph inputs,
-                       SEEDED_SETS, SEED)` in order, then one set of edge values
-                       (float: +-0, NaN, +-inf among normals; int8: values around the
-                       zero point and the range ends)
-  NAME.outputs.npy     the interpreter's outputs for those sets (absent when the
-                       reference refuses the model: the manifest then holds its message)
+  NAME.edge_input.npy  one input of edge values (float: +-0, NaN, +-inf among normals;
+                       int8: values around the zero point and the ends of the range)
+  NAME.outputs.npy     the interpreter's outputs, stacked on a new axis 0, for the input
+                       sets `seeded_inputs(graph inputs, SEEDED_SETS, SEED)` (not stored:
+                       the manifest holds their sha256) then the edge input; absent when
+                       the reference refuses the model (the manifest holds its message)
 and manifest.json: per fixture its description, the options it covers, its ops (Lce*
 options as stored), graph input/output dtype/shape/quantization, sha256 of each file;
 plus a coverage table (option -> fixtures). Weights come from numpy generators seeded per
@@ -68,6 +68,7 @@ class Fixture:
     build: object
     int8_input: tuple[float, float] | None = None    # fake-quant range of the input: an int8 model
     refused: bool = False             # LCE's reference kernel refuses it: a bad-input fixture
+    patch: dict | None = None         # {op index: {option: value}} set in the converted file (see write_fixture)
     seed: int = 0                     # weights seed (set from the fixture's position)
 
 
@@ -107,15 +108,15 @@ F = [
                "LceBconv2d:channels_in%32!=0", "LceBconv2d:kernel=3x3"),
             lambda L: L.bn()(L.qconv(40, 3, strides=2, padding="same", pad_values=1.0)(L.x))),
     Fixture("bconv_same0_s2_c40", "SAME with pad_values=0 (even channels_in), stride 2, 40 -> 64 channels",
-            (9, 8, 40), ("LceQuantize", "LceBconv2d"),
+            (7, 8, 40), ("LceQuantize", "LceBconv2d"),
             _q("LceBconv2d:output=float32", "LceBconv2d:padding=SAME,pad_values=0", "LceBconv2d:stride=2",
                "LceBconv2d:channels_in%32!=0", "LceBconv2d:kernel=3x3"),
             lambda L: L.bn()(L.qconv(64, 3, strides=2, padding="same", pad_values=0.0)(L.x))),
-    Fixture("bconv_same0_dil2_c64", "SAME with pad_values=0, dilation 2, 64 (two full words) -> 70 channels",
-            (8, 8, 64), ("LceQuantize", "LceBconv2d"),
+    Fixture("bconv_same0_dil2_c64", "SAME with pad_values=0, dilation 2, 64 (two full words) -> 33 channels",
+            (6, 7, 64), ("LceQuantize", "LceBconv2d"),
             _q("LceBconv2d:output=float32", "LceBconv2d:padding=SAME,pad_values=0", "LceBconv2d:dilation=2",
                "LceBconv2d:channels_in%32==0", "LceBconv2d:kernel=3x3"),
-            lambda L: L.bn()(L.qconv(70, 3, padding="same", pad_values=0.0, dilation_rate=2)(L.x))),
+            lambda L: L.bn()(L.qconv(33, 3, padding="same", pad_values=0.0, dilation_rate=2)(L.x))),
     Fixture("bconv_same1_dil2_c70", "SAME with pad_values=1, dilation 2, 70 channels (3 words, 6 bits in the last)",
             (7, 7, 70), ("LceQuantize", "LceBconv2d"),
             _q("LceBconv2d:output=float32", "LceBconv2d:padding=SAME,pad_values=1", "LceBconv2d:dilation=2",
@@ -126,11 +127,11 @@ F = [
             _q("LceBconv2d:output=float32", "LceBconv2d:padding=VALID", "LceBconv2d:dilation=asymmetric",
                "LceBconv2d:kernel=non-square"),
             lambda L: L.bn()(L.qconv(8, (3, 2), dilation_rate=(1, 2))(L.x))),
-    Fixture("bconv_1x1_c64", "1x1 binary conv, 64 -> 33 channels", (5, 6, 64), ("LceQuantize", "LceBconv2d"),
+    Fixture("bconv_1x1_c64", "1x1 binary conv, 64 -> 33 channels", (4, 5, 64), ("LceQuantize", "LceBconv2d"),
             _q("LceBconv2d:output=float32", "LceBconv2d:kernel=1x1", "LceBconv2d:channels_in%32==0",
                "LceBconv2d:padding=VALID"),
             lambda L: L.bn()(L.qconv(33, 1)(L.x))),
-    Fixture("bconv_1x1_s2_c40", "1x1 binary conv, stride 2, 40 -> 20 channels", (7, 7, 40),
+    Fixture("bconv_1x1_s2_c40", "1x1 binary conv, stride 2, 40 -> 20 channels", (5, 6, 40),
             ("LceQuantize", "LceBconv2d"),
             _q("LceBconv2d:output=float32", "LceBconv2d:kernel=1x1", "LceBconv2d:stride=2"),
             lambda L: L.bn()(L.qconv(20, 1, strides=2)(L.x))),
@@ -147,11 +148,18 @@ F = [
     Fixture("bconv_relu6_valid_c40", "ReLU6 fused into the binary conv", (6, 6, 40), ("LceQuantize", "LceBconv2d"),
             _q("LceBconv2d:output=float32", "LceBconv2d:fused_activation=RELU6", "LceBconv2d:padding=VALID"),
             lambda L: L.K.layers.ReLU(6.0)(L.qconv(16, 3)(L.x))),
-    Fixture("bconv_relun1_same0_s2_c40", "clip to [-1, 1] fused (RELU_N1_TO_1), SAME pad_values=0, stride 2",
+    Fixture("bconv_relun1_same1_s2_c40", "clip to [-1, 1] fused (RELU_N1_TO_1), SAME pad_values=1, stride 2",
             (7, 6, 40), ("LceQuantize", "LceBconv2d"),
             _q("LceBconv2d:output=float32", "LceBconv2d:fused_activation=RELU_N1_TO_1",
-               "LceBconv2d:padding=SAME,pad_values=0", "LceBconv2d:stride=2"),
-            lambda L: L.clip(-1.0, 1.0)(L.qconv(16, 3, strides=2, padding="same", pad_values=0.0)(L.x))),
+               "LceBconv2d:padding=SAME,pad_values=1", "LceBconv2d:stride=2"),
+            lambda L: L.clip(-1.0, 1.0)(L.qconv(16, 3, strides=2, padding="same", pad_values=1.0)(L.x))),
+    Fixture("patched_relu_same0_c40", "SAME pad_values=0 with a fused ReLU: the converter never fuses an "
+            "activation into a pad_values=0 conv (it writes a separate float RELU), so the converted no-BN conv "
+            "gets fused_activation_function=RELU patched in (edgereid.tflite writer)", (6, 5, 40),
+            ("LceQuantize", "LceBconv2d"),
+            _q("LceBconv2d:output=float32", "LceBconv2d:fused_activation=RELU", "LceBconv2d:padding=SAME,pad_values=0",
+               "LceBconv2d:fused_activation+SAME,pad_values=0"),
+            lambda L: L.qconv(24, 3, padding="same", pad_values=0.0)(L.x), patch={1: {"fused_activation_function": 1}}),
     Fixture("bitpacked_c3_c70", "two binary convs in a row: the first writes bitpacked output (70 channels, "
             "thresholds; BN with negative scales flips filters), the second reads it", (8, 8, 3),
             ("LceQuantize", "LceBconv2d", "LceBconv2d"),
@@ -159,7 +167,7 @@ F = [
                "LceBconv2d:padding=SAME,pad_values=1", "LceBconv2d:padding=VALID"),
             lambda L: L.bn()(L.qconv(17, 3)(L.bn()(L.qconv(70, 3, padding="same", pad_values=1.0)(L.x))))),
     Fixture("bitpacked_s2_c40_c32", "bitpacked output of exactly one word (32 channels) after a stride-2 VALID "
-            "conv, then a 1x1 conv", (9, 9, 40), ("LceQuantize", "LceBconv2d", "LceBconv2d"),
+            "conv, then a 1x1 conv", (7, 8, 40), ("LceQuantize", "LceBconv2d", "LceBconv2d"),
             _q("LceBconv2d:output=bitpacked", "LceBconv2d:stride=2", "LceBconv2d:kernel=1x1",
                "LceBconv2d:channels_in%32==0"),
             lambda L: L.bn()(L.qconv(17, 1)(L.bn()(L.qconv(32, 3, strides=2)(L.x))))),
@@ -196,12 +204,21 @@ F = [
             "output (fake-quant ranges in the graph)", (6, 7, 17), ("LceQuantize", "LceBconv2d"),
             _qi("LceBconv2d:output=int8", "LceBconv2d:padding=SAME,pad_values=1", "LceBconv2d:channels_in%32!=0"),
             lambda L: L.fq()(L.bn()(L.qconv(40, 3, padding="same", pad_values=1.0)(L.x))), int8_input=(-2.0, 4.0)),
-    Fixture("i8_bconv_relu_same0_s2_c40", "int8 output with a fused ReLU, SAME pad_values=0, stride 2", (7, 7, 40),
+    Fixture("i8_bconv_same0_s2_c40", "int8 output, SAME pad_values=0, stride 2", (7, 7, 40),
             ("LceQuantize", "LceBconv2d"),
-            _qi("LceBconv2d:output=int8", "LceBconv2d:fused_activation=RELU", "LceBconv2d:padding=SAME,pad_values=0",
-                "LceBconv2d:stride=2"),
-            lambda L: L.fq()(L.K.layers.ReLU()(L.qconv(24, 3, strides=2, padding="same", pad_values=0.0)(L.x))),
+            _qi("LceBconv2d:output=int8", "LceBconv2d:padding=SAME,pad_values=0", "LceBconv2d:stride=2"),
+            lambda L: L.fq()(L.bn()(L.qconv(24, 3, strides=2, padding="same", pad_values=0.0)(L.x))),
             int8_input=(-3.0, 1.5)),
+    Fixture("i8_bconv_relu_valid_c40", "int8 output with a fused ReLU (no BN), VALID", (6, 6, 40),
+            ("LceQuantize", "LceBconv2d"),
+            _qi("LceBconv2d:output=int8", "LceBconv2d:fused_activation=RELU", "LceBconv2d:padding=VALID"),
+            lambda L: L.fq()(L.K.layers.ReLU()(L.qconv(24, 3)(L.x))), int8_input=(-1.0, 3.0)),
+    Fixture("patched_i8_relu6_same0_c64", "int8 output, SAME pad_values=0, RELU6 patched in (see "
+            "patched_relu_same0_c40)", (5, 5, 64), ("LceQuantize", "LceBconv2d"),
+            _qi("LceBconv2d:output=int8", "LceBconv2d:fused_activation=RELU6", "LceBconv2d:padding=SAME,pad_values=0",
+                "LceBconv2d:fused_activation+SAME,pad_values=0"),
+            lambda L: L.fq()(L.qconv(16, 3, padding="same", pad_values=0.0)(L.x)), int8_input=(-2.0, 2.0),
+            patch={1: {"fused_activation_function": 3}}),
     Fixture("i8_dequantize_c17_c70", "int8 in -> bitpacked conv output (70 channels) -> LceDequantize to int8 "
             "(asymmetric range: -1 saturates)", (5, 6, 17), ("LceQuantize", "LceBconv2d", "LceDequantize"),
             _qi("LceDequantize:output=int8", "LceBconv2d:output=bitpacked", "LceBconv2d:channels_out%32!=0"),
@@ -210,8 +227,7 @@ F = [
     Fixture("i8_bconv_maxpool", "int8 binary conv output into an int8 MAX_POOL_2D", (6, 6, 8),
             ("LceQuantize", "LceBconv2d", "MAX_POOL_2D"),
             _qi("LceBconv2d:output=int8", "int8:MAX_POOL_2D"),
-            lambda L: L.fq()(L.maxpool(2, 2, "valid")(L.fq()(L.bn()(L.qconv(16, 3, padding="same",
-                                                                             pad_values=1.0)(L.x))))),
+            lambda L: L.maxpool(2, 2, "valid")(L.fq()(L.bn()(L.qconv(16, 3, padding="same", pad_values=1.0)(L.x)))),
             int8_input=(-2.0, 2.0)),
     Fixture("mixed_int8_net", "int8 CONV_2D stem -> LceQuantize -> bitpacked conv -> binary max pool -> int8 "
             "binary conv -> MEAN -> int8 FULLY_CONNECTED", (8, 8, 3),
@@ -300,7 +316,11 @@ def _fq_layers(tf):
     K = tf.keras
 
     def fake_quant_weights(kernel, axes):
+        """Per output channel (conv: axes [0, 1, 2]) or per tensor (dense: the converter refuses a
+        per-channel MatMul weight, 'tfl.transpose op has mismatched quantized axes')."""
         limit = tf.reduce_max(tf.abs(kernel), axis=axes)
+        if axes is None:
+            return tf.quantization.fake_quant_with_min_max_vars(kernel, -limit, limit, num_bits=8, narrow_range=True)
         return tf.quantization.fake_quant_with_min_max_vars_per_channel(kernel, -limit, limit, num_bits=8,
                                                                         narrow_range=True)
 
@@ -326,7 +346,7 @@ def _fq_layers(tf):
             self.bias = self.add_weight(name="bias", shape=(self.units,))
 
         def call(self, x):
-            return tf.nn.bias_add(tf.matmul(x, fake_quant_weights(self.kernel, [0])), self.bias)
+            return tf.nn.bias_add(tf.matmul(x, fake_quant_weights(self.kernel, None)), self.bias)
 
     _FQ_LAYERS.extend([FakeQuantConv, FakeQuantDense])
     return _FQ_LAYERS
@@ -414,11 +434,15 @@ def _convert_all(names, out_dir: Path) -> int:
 def ensure_venv(venv: Path) -> Path:
     """The side venv's python, creating the venv with the pinned packages when missing."""
     python = venv / "bin" / "python"
+    pins = dict(p.split("==") for p in SIDE_PACKAGES)
+    probe = ("import sys; from importlib.metadata import version\n"
+             f"sys.exit(any(version(p) != v for p, v in {pins!r}.items()))")
     if python.is_file():
-        probe = subprocess.run([str(python), "-c", "import larq, larq_compute_engine, tf_keras"],
-                               capture_output=True, text=True)
-        if probe.returncode == 0:
+        if subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0:
             return python
+        print(f"[venv] {venv} lacks some of {' '.join(SIDE_PACKAGES)}: installing", file=sys.stderr)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *SIDE_PACKAGES], check=True)
+        return python
     base = shutil.which("python3.11")
     if base is None:
         raise SystemExit("python3.11 is needed to create the side venv (TensorFlow 2.16 wheels)")
@@ -466,9 +490,18 @@ def write_fixture(fx: Fixture, tflite: Path, out: Path) -> dict:
     """Check the converted graph, run the reference, write the files; the manifest entry."""
     import numpy as np
     from edgereid.errors import TFLiteError
-    from edgereid.tflite import LceRunner, read_graph, seeded_inputs
+    from edgereid.tflite import LceRunner, read_graph, seeded_inputs, write_graph
 
     graph = read_graph(tflite)
+    if fx.patch:   # an option combination the converter never writes: set it in the converted graph
+        for index, options in fx.patch.items():
+            op = graph.ops[index]
+            if not op.is_custom or not set(options) <= set(op.options):
+                raise SystemExit(f"{fx.name}: op {index} ({op.kind}) has no options {sorted(options)} to patch")
+            graph.ops[index] = dataclasses.replace(op, options={**op.options, **options})
+        tflite = tflite.with_name(f"{fx.name}.patched.tflite")
+        tflite.write_bytes(write_graph(graph))
+        graph = read_graph(tflite)
     kinds = [op.kind.replace("CUSTOM:", "") for op in graph.ops]
     if tuple(kinds) != fx.ops:
         raise SystemExit(f"{fx.name}: the converter wrote ops {kinds}; expected {list(fx.ops)}")
@@ -478,15 +511,17 @@ def write_fixture(fx: Fixture, tflite: Path, out: Path) -> dict:
     want_in = "int8" if fx.int8_input is not None else "float32"
     if x_spec.dtype != want_in:
         raise SystemExit(f"{fx.name}: graph input is {x_spec.dtype}; expected {want_in}")
-    sets = [s[0] for s in seeded_inputs([x_spec], SEEDED_SETS, SEED)] + [edge_inputs(x_spec, fx.seed)]
-    xs = np.stack(sets)
+    seeded = np.stack([s[0] for s in seeded_inputs([x_spec], SEEDED_SETS, SEED)])
+    xs = np.concatenate([seeded, edge_inputs(x_spec, fx.seed)[None]])
     shutil.copyfile(tflite, out / f"{fx.name}.tflite")
-    np.save(out / f"{fx.name}.inputs.npy", xs)
+    np.save(out / f"{fx.name}.edge_input.npy", xs[-1])
     entry = {"name": fx.name, "description": fx.description, "covers": sorted(fx.covers),
-             "files": {"tflite": f"{fx.name}.tflite", "inputs": f"{fx.name}.inputs.npy"},
+             "files": {"tflite": f"{fx.name}.tflite", "edge_input": f"{fx.name}.edge_input.npy"},
              "ops": [{"kind": op.kind, **({"options": op.options} if op.is_custom else {})} for op in graph.ops],
              "input": _tensor_entry(x_spec), "output": _tensor_entry(y_spec),
-             "input_sets": {"seeded_inputs": {"count": SEEDED_SETS, "seed": SEED}, "edge_values": 1},
+             "input_sets": {"seeded_inputs": {"count": SEEDED_SETS, "seed": SEED,
+                                              "sha256": hashlib.sha256(seeded.tobytes()).hexdigest()},
+                            "then": "edge_input"},
              "weights_seed": fx.seed}
     try:
         with LceRunner(tflite) as runner:
@@ -560,7 +595,7 @@ def main(argv=None) -> int:
     if args.check:
         with tempfile.TemporaryDirectory(prefix="lce-fixtures-check.") as tmp:
             fresh = generate(Path(tmp), args.venv, names)
-            differ = [f"{n}{s}" for n in names for s in (".tflite", ".inputs.npy", ".outputs.npy")
+            differ = [f"{n}{s}" for n in names for s in (".tflite", ".edge_input.npy", ".outputs.npy")
                       if (Path(tmp) / f"{n}{s}").is_file() != (args.out / f"{n}{s}").is_file()
                       or ((Path(tmp) / f"{n}{s}").is_file()
                           and _sha256(Path(tmp) / f"{n}{s}") != _sha256(args.out / f"{n}{s}"))]

@@ -6,8 +6,10 @@ left out, an enum, and for mappings the known child fields. Unknown keys are err
 silently ignored and the real field left at nothing.
 """
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edgereid.boards import trust
 from edgereid.errors import BoardError
 
 CORES = ("cortex-m4", "cortex-m7", "cortex-m55", "cortex-a76", "x86-64")
@@ -26,6 +28,7 @@ class Field:
     items: "Field | None" = None                    # for lists
     values: "Field | None" = None                   # for free-key mappings (provenance)
     minimum: float | None = None
+    check: "Callable[[str], bool] | None" = None    # for strings: the value's form (boards.trust)
     what: str = ""               # how the expectation is worded in errors
 
     def __post_init__(self):
@@ -78,8 +81,9 @@ BOARD_SCHEMA = Field((dict,), children={
         "interface": Field(STR),
     }),
     "toolchain": Field((dict,), children={
-        "cc": Field(STR),
-        "cflags": Field((list,), items=Field(STR)),
+        # Both end up in a Makefile: one plain word each (boards.trust), never Make or shell syntax.
+        "cc": Field(STR, check=trust.is_program, what=trust.PROGRAM_RULE),
+        "cflags": Field((list,), items=Field(STR, check=trust.is_flag, what=trust.FLAG_RULE)),
         "ldscript": Field(STR, nullable=True),
         "startup": Field(STR, nullable=True),
     }),
@@ -90,8 +94,11 @@ BOARD_SCHEMA = Field((dict,), children={
         "ticks_per_instruction": Field(NUM, required=False, minimum=0),
         "serial_port": Field(STR, required=False, nullable=True),
         "baudrate": Field(INT, required=False, minimum=1),
-        "ssh_host": Field(STR, required=False, nullable=True),
-        "ssh_user": Field(STR, required=False, nullable=True),
+        # Reach ssh's command line: a name, never an option such as -oProxyCommand=...
+        "ssh_host": Field(STR, required=False, nullable=True, check=trust.is_hostname,
+                          what=trust.HOST_RULE + " or null"),
+        "ssh_user": Field(STR, required=False, nullable=True, check=trust.is_username,
+                          what=trust.USER_RULE + " or null"),
     }),
     "latency_table": Field(STR, nullable=True),
     "provenance": Field((dict,), values=Field(STR, what="a non-empty string saying where the figure comes from")),
@@ -140,6 +147,8 @@ def validate(data, file, schema: Field = BOARD_SCHEMA, path: str = "") -> None:
         _fail(file, where, f"expected {schema.describe()}, got {_shown(data)}")
     if isinstance(data, str) and not data.strip():
         _fail(file, where, f"expected {schema.describe()}, got an empty string")
+    if schema.check is not None and isinstance(data, str) and not schema.check(data):
+        _fail(file, where, f"expected {schema.describe()}, got {_shown(data)}")
     prefix = f"{path}." if path else ""
     if schema.children:
         for key in data:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from edgereid.cli.params import SEED
+
 
 @click.group("data")
 def data():
@@ -12,11 +14,12 @@ def data():
 @data.command("synth")
 @click.option("--out", "out", type=click.Path(), default="data/synthetic", show_default=True,
               help="Folder to create (Market-1501 layout in OUT/market1501, SYSU-MM01 in OUT/sysu).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--ids", "num_ids", type=int, default=600, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--ids", "num_ids", type=click.IntRange(4, 9999), default=600, show_default=True,
               help="Identities in total; half for training, half for test.")
-@click.option("--images-per-id", type=int, default=16, show_default=True)
-@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--images-per-id", type=click.IntRange(4, 60), default=16, show_default=True)
+@click.option("--force", is_flag=True,
+              help="Replace OUT if it holds an earlier synthetic set (anything else in it is an error, never deleted).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(out, seed, num_ids, images_per_id, force, quiet):
     """Write the seeded synthetic visible+infrared pedestrian set."""
@@ -33,7 +36,7 @@ def synth(out, seed, num_ids, images_per_id, force, quiet):
 
 @data.command("info")
 @click.argument("spec")
-@click.option("--trial", type=int, default=None, help="RegDB split (1..10).")
+@click.option("--trial", type=click.IntRange(1, 10), default=None, help="RegDB split (1..10).")
 def info(spec, trial):
     """Summarise SPEC (e.g. synthetic, market1501:/data/Market-1501-v15.09.15)."""
     from edgereid.data import load_dataset

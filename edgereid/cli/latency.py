@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from edgereid.cli.params import NON_NEGATIVE, POSITIVE, SEED, shell_template
+
 
 def _echo_warnings(caught) -> None:
     for w in caught:
@@ -16,8 +18,8 @@ def _echo_warnings(caught) -> None:
               help="local | qemu | ssh://user@host[:port] | serial:/dev/ttyX (default: the board's run.kind)")
 @click.option("--space", default=None, help="search space whose kernels to profile (default: mcu)")
 @click.option("--resume", is_flag=True, help="keep entries already measured with this runtime and transport")
-@click.option("--repeats", default=None, type=int, help="timed runs per model (default: 50; 1 under QEMU)")
-@click.option("--warmup", default=None, type=int, help="untimed runs before timing (default: 5; 0 under QEMU)")
+@click.option("--repeats", default=None, type=POSITIVE, help="timed runs per model (default: 50; 1 under QEMU)")
+@click.option("--warmup", default=None, type=NON_NEGATIVE, help="untimed runs before timing (default: 5; 0 under QEMU)")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="table file to write (default: out/luts/<board>.json; the shipped table is the board's "
                    "latency_table, e.g. boards/luts/<board>.json in a checkout)")
@@ -25,13 +27,14 @@ def _echo_warnings(caught) -> None:
               help="--validate: table to predict from (default: the board's latency_table)")
 @click.option("--results-dir", default="out", show_default=True, type=click.Path(file_okay=False),
               help="--validate: writes <dir>/latency/<board>.json, .png and <dir>/latency.md")
-@click.option("--flash-cmd", default=None, help="serial only: shell command writing {elf} to the board")
-@click.option("--limit", default=None, type=int, help="stop after this many new entries (resume later)")
+@click.option("--flash-cmd", default=None, callback=shell_template("elf"),
+              help="serial only: shell command writing {elf} to the board ({elf} is its only placeholder)")
+@click.option("--limit", default=None, type=NON_NEGATIVE, help="stop after this many new entries (resume later)")
 @click.option("--validate", "do_validate", is_flag=True,
               help="instead: measure random architectures end to end and compare with the prediction")
-@click.option("--n", "n", default=200, show_default=True, type=int, help="--validate: architectures to draw")
-@click.option("--seed", default=0, show_default=True, type=int, help="--validate: architecture i uses seed+i")
-@click.option("--jobs", "-j", default=1, show_default=True, type=int,
+@click.option("--n", "n", default=200, show_default=True, type=POSITIVE, help="--validate: architectures to draw")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="--validate: architecture i uses seed+i")
+@click.option("--jobs", "-j", default=1, show_default=True, type=POSITIVE,
               help="qemu only: build and run this many models at once (instruction counts do not depend on load)")
 def profile(board, transport, space, resume, repeats, warmup, out, table_file, results_dir, flash_cmd, limit,
             do_validate, n, seed, jobs):

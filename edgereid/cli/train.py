@@ -1,51 +1,72 @@
 """`edgereid train`: train a Re-ID model (CE + triplet), resumable bit for bit."""
+import json
 from pathlib import Path
 
 import click
 
+from edgereid.cli.params import (NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE, POSITIVE_FLOAT, SEED, image_size,
+                                  positive_int_list)
 from edgereid.engine import TrainConfig, load_checkpoint, train as train_model
 from edgereid.models import list_models
 
 _DEFAULTS = TrainConfig()
 
 
-def _size(value: str):
-    try:
-        h, w = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected HxW, e.g. 128x64") from None
-    return (h, w)
+def _model_args(values) -> dict:
+    """--model-arg KEY=VALUE (repeatable); VALUE read as JSON (true, 0.5, "x"), else kept as a string."""
+    parsed = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE, e.g. binary=false", param_hint="--model-arg")
+        try:
+            parsed[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key.strip()] = raw
+    return parsed
 
 
 @click.command("train")
 @click.option("--model", type=click.Choice(list_models()), default=_DEFAULTS.model, show_default=True)
 @click.option("--data", default=_DEFAULTS.data, show_default=True, help="Dataset spec, e.g. market1501:/data/market.")
-@click.option("--epochs", type=int, default=_DEFAULTS.epochs, show_default=True)
-@click.option("--p", "p", type=int, default=_DEFAULTS.p, show_default=True, help="Identities per batch.")
-@click.option("--k", "k", type=int, default=_DEFAULTS.k, show_default=True, help="Images per identity.")
-@click.option("--lr", type=float, default=_DEFAULTS.lr, show_default=True)
+@click.option("--epochs", type=POSITIVE, default=_DEFAULTS.epochs, show_default=True)
+@click.option("--p", "p", type=click.IntRange(min=2), default=_DEFAULTS.p, show_default=True,
+              help="Identities per batch.")
+@click.option("--k", "k", type=POSITIVE, default=_DEFAULTS.k, show_default=True, help="Images per identity.")
+@click.option("--lr", type=POSITIVE_FLOAT, default=_DEFAULTS.lr, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default=_DEFAULTS.optimizer, show_default=True)
 @click.option("--schedule", type=click.Choice(["cosine", "step"]), default=_DEFAULTS.schedule, show_default=True)
-@click.option("--step-milestones", default="", help="Epochs for the step schedule, comma separated.")
-@click.option("--warmup-epochs", type=int, default=_DEFAULTS.warmup_epochs, show_default=True)
-@click.option("--weight-decay", type=float, default=_DEFAULTS.weight_decay, show_default=True)
-@click.option("--width", type=float, default=_DEFAULTS.width, show_default=True, help="Channel width multiplier.")
-@click.option("--embedding-dim", type=int, default=None, help="Embedding size (default: backbone channels).")
-@click.option("--size", "image_size", default="128x64", show_default=True, help="Input HxW.")
-@click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True)
+@click.option("--step-milestones", default="", callback=positive_int_list,
+              help="Epochs for the step schedule, comma separated.")
+@click.option("--warmup-epochs", type=NON_NEGATIVE, default=_DEFAULTS.warmup_epochs, show_default=True)
+@click.option("--weight-decay", type=NON_NEGATIVE_FLOAT, default=_DEFAULTS.weight_decay, show_default=True)
+@click.option("--width", type=POSITIVE_FLOAT, default=_DEFAULTS.width, show_default=True,
+              help="Channel width multiplier.")
+@click.option("--embedding-dim", type=POSITIVE, default=None, help="Embedding size (default: backbone channels).")
+@click.option("--size", "image_size", default="128x64", show_default=True, callback=image_size,
+              help="Input HxW, each at least 16.")
+@click.option("--seed", type=SEED, default=_DEFAULTS.seed, show_default=True)
 @click.option("--out", default=_DEFAULTS.out, show_default=True, type=click.Path(file_okay=False))
-@click.option("--num-workers", type=int, default=_DEFAULTS.num_workers, show_default=True)
-@click.option("--max-minutes", type=float, default=None, help="Stop after a checkpoint once this much time has passed.")
-@click.option("--checkpoint-every", "checkpoint_every_steps", type=int, default=0, show_default=True,
+@click.option("--num-workers", type=NON_NEGATIVE, default=_DEFAULTS.num_workers, show_default=True)
+@click.option("--max-minutes", type=POSITIVE_FLOAT, default=None,
+              help="Stop after a checkpoint once this much time has passed.")
+@click.option("--checkpoint-every", "checkpoint_every_steps", type=NON_NEGATIVE, default=0, show_default=True,
               help="Also checkpoint every N steps within an epoch.")
+@click.option("--model-arg", "model_kwargs", multiple=True, metavar="KEY=VALUE",
+              help="More model arguments, e.g. binary=false (bireid_resnet18's real-valued twin).")
+@click.option("--init-from", default=None, type=click.Path(dir_okay=False),
+              help="Start from this checkpoint of the same model (a binary model from its real-valued twin).")
+@click.option("--kr-gal", type=NON_NEGATIVE_FLOAT, default=None, help="BiRe-ID KR-GAL with this lambda (e.g. 1e-4).")
+@click.option("--fr-gal", type=NON_NEGATIVE_FLOAT, default=None, help="BiRe-ID FR-GAL with this mu (e.g. 1e-3).")
+@click.option("--gal-adversarial", type=NON_NEGATIVE_FLOAT, default=_DEFAULTS.gal_adversarial, show_default=True,
+              help="Weight of the GAL adversarial terms.")
 @click.option("--resume", is_flag=True, help="Continue OUT/last.pt; options not given are taken from it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(ctx, resume, quiet, **options):
     """Train with label-smoothed CE + batch-hard triplet on P x K batches; writes OUT/last.pt."""
-    options["image_size"] = _size(options["image_size"])
-    options["step_milestones"] = tuple(int(m) for m in options["step_milestones"].split(",") if m.strip())
     options["progress"] = not quiet
+    options["model_kwargs"] = _model_args(options["model_kwargs"])
     if resume:
         saved = load_checkpoint(Path(options["out"]) / "last.pt").get("train_config", {})
         given = {name for name in options

@@ -11,21 +11,22 @@
 
 Every image has its own RNG derived from (seed, layout, pid, camera, index), so the same
 seed gives the same bytes (JPEG with fixed settings). The set is built in a sibling
-`root.tmp-*` folder and renamed into place, so a reader never sees half a dataset.
+`.root.tmp-*` folder and renamed into place, so a reader never sees half a dataset; an
+existing `root` is replaced (overwrite=True, `--force`) only while it holds nothing but
+an earlier synthetic set (its .edgereid-files.json lists what edgereid wrote).
 See `edgereid.data.render` for what makes identities differ.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import re
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from edgereid.atomic import output_dir
 from edgereid.data.render import Identity, render, sample_camera, sample_identity
 from edgereid.errors import DatasetError
 
@@ -99,7 +100,8 @@ def synthesize(root=DEFAULT_ROOT, seed: int = 0, num_ids: int = 600, images_per_
                overwrite: bool = False, progress: bool = True) -> Path:
     """Generate the synthetic set at `root` (half of `num_ids` for training, half for test).
 
-    Raises DatasetError if `root` exists and `overwrite` is false.
+    Raises DatasetError if `root` exists and `overwrite` is false, or if it holds anything
+    that edgereid did not write there (named in the message; nothing is touched).
     """
     root = Path(root)
     if num_ids < 4 or images_per_id < 4 or images_per_id > 60:
@@ -125,9 +127,9 @@ def synthesize(root=DEFAULT_ROOT, seed: int = 0, num_ids: int = 600, images_per_
     market = plan_market(seed, train_pids, test_pids, images_per_id, num_distractors, num_junk)
     sysu = plan_sysu(seed, train_pids | test_pids, images_per_id)
 
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{root.name}.tmp-", dir=root.parent))
-    try:
+    # --force replaces `root` only while it holds nothing but an earlier synthetic set
+    # (edgereid.atomic.output_dir names anything else and leaves it alone).
+    with output_dir(root, DatasetError, legacy=_legacy_owner(root), what="synthetic: output folder") as tmp:
         jobs = [("market1501", item) for item in market] + [("sysu", item) for item in sysu]
         for folder in sorted({(layout, item[0]) for layout, item in jobs}):
             (tmp / folder[0] / folder[1]).mkdir(parents=True)
@@ -156,15 +158,21 @@ def synthesize(root=DEFAULT_ROOT, seed: int = 0, num_ids: int = 600, images_per_
                      "test_ids": len(test_pids), "infrared_cams": list(SYSU_INFRARED), "images": len(sysu)},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if root.exists():  # overwrite: move the old set aside first so the swap is quick
-            old = Path(tempfile.mkdtemp(prefix=f"{root.name}.old-", dir=root.parent))
-            os.replace(root, old / root.name)
-            shutil.rmtree(old)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root
+
+
+# Names of every file a synthetic set holds: what a set written before edgereid kept a
+# list of its files (.edgereid-files.json) may contain and --force may replace.
+_SET_FILES = re.compile(r"manifest\.json|sysu/exp/(train|val|test)_id\.txt|sysu/cam[1-6]/\d{4}/\d{4}\.jpg|"
+                        r"market1501/(bounding_box_train|query|bounding_box_test)/(-1|\d{4})_c[1-6]s1_\d{6}_00\.jpg")
+
+
+def _legacy_owner(root: Path):
+    """Recognises a synthetic set's own files in a set without a file list (see output_dir)."""
+    manifest = read_manifest(root)
+    if not (isinstance(manifest, dict) and manifest.get("generator") == "edgereid.data.synthetic"):
+        return None
+    return lambda rel: _SET_FILES.fullmatch(rel) is not None
 
 
 def read_manifest(root) -> dict | None:

@@ -50,7 +50,9 @@ from torch import nn
 
 import edgereid
 from edgereid import atomic
-from edgereid.errors import ExportError
+from edgereid.data import ReidImageDataset, build_transforms
+from edgereid.errors import CheckpointError, ExportError
+from edgereid.models import build_model, load_float_twin
 from edgereid.models.binary import QUANTIZERS, QuantConv2d, QuantLinear, SameMaxPool2d, same_padding
 from edgereid.models.bireid import BiReIDResNet, BiReIDUnit, Downsample
 from edgereid.tflite import Graph, LceRunner, pack_bits, parse_graph, unpack_bits
@@ -58,8 +60,8 @@ from edgereid.tflite.builder import ModelBuilder
 from edgereid.tflite.flatbuf import METADATA_NAME
 from edgereid.tflite.writer import write_graph
 
-__all__ = ["export_lce", "LceExport", "LceEmbedder", "torch_signs", "quantize_image", "calibration_ranges",
-           "lce_op_counts", "PREPROCESS_DEFAULT"]
+__all__ = ["export_lce", "export_lce_checkpoint", "LceExport", "LceEmbedder", "torch_signs", "quantize_image",
+           "calibration_images", "calibration_ranges", "lce_op_counts", "PREPROCESS_DEFAULT"]
 
 PREPROCESS_DEFAULT = {"size": [128, 64], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
                       "channel_order": "rgb"}
@@ -836,6 +838,39 @@ def export_lce(model: nn.Module, path=None, calib: torch.Tensor | None = None, i
     if path is not None:
         result.path = atomic.write_bytes(Path(path), result.data)
     return result
+
+
+def calibration_images(records, size, num_images: int = 256, seed: int = 0) -> torch.Tensor:
+    """A seeded random subset of `records` (training images), eval transforms, stacked [N, 3, H, W]."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(records), generator=g)[:num_images].tolist()
+    ds = ReidImageDataset([records[i] for i in idx], build_transforms(tuple(size), train=False))
+    return torch.stack([ds[i][0] for i in range(len(ds))])
+
+
+def export_lce_checkpoint(checkpoint: dict, path, calib_records=None, calib_images: int = 256, int8: bool = True,
+                          debug: bool = False, source: str = "checkpoint") -> LceExport:
+    """Export a loaded bireid_resnet18 checkpoint (edgereid.engine.load_checkpoint's dict); int8 ranges
+    from `calib_images` seeded training images of `calib_records`. Another architecture is an error
+    naming it."""
+    name = checkpoint.get("model_name")
+    if name != "bireid_resnet18":
+        raise ExportError(f"{source} holds a {name!r} model; the LCE export takes bireid_resnet18 (binary) "
+                          f"checkpoints (`edgereid train --model bireid_resnet18`)")
+    args = dict(checkpoint["model_args"])
+    model = build_model(name, **args)
+    try:
+        load_float_twin(model, checkpoint["state_dict"], source=source)
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from None
+    model.model_name = name
+    pre = dict(checkpoint.get("preprocess") or PREPROCESS_DEFAULT)
+    calib = None
+    if int8:
+        if not calib_records:
+            raise ExportError("int8 LCE export needs training images for calibration")
+        calib = calibration_images(calib_records, pre["size"], calib_images)
+    return export_lce(model.eval(), path, calib=calib, int8=int8, debug=debug, preprocess=pre, model_name=name)
 
 
 def lce_op_counts(data: bytes) -> dict:

@@ -6,11 +6,11 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgereid.atomic import output_dir
 from edgereid.boards import load_board
 from edgereid.errors import BoardError, FirmwareError
 from edgereid.firmware import codegen
@@ -21,6 +21,9 @@ from edgereid.firmware.planner import Schedule, plan
 from edgereid.firmware.frontend import read_tflite
 from edgereid.firmware.toolchain import Toolchain
 
+# An output folder is replaced as a whole (edgereid.atomic.output_dir): only while it is
+# missing, empty, or holds nothing but what edgereid wrote there (.edgereid-files.json).
+_OUT_WHAT = "firmware output folder"
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 
 
@@ -69,32 +72,16 @@ class BuildResult:
 
 def generate(graph: Graph, board, out_dir, hil: bool = False, layers: list[Layer] | None = None,
              schedule: Schedule | None = None, dsp: bool = True) -> Path:
-    """Write the C project for `graph` into `out_dir` (replaced as a whole, never half-written)."""
+    """Write the C project for `graph` into `out_dir` (replaced as a whole, never half-written;
+    an `out_dir` holding files edgereid did not write is a FirmwareError that names them)."""
     spec = board_spec(board)
     layers = layers if layers is not None else lower_graph(graph)
     schedule = schedule if schedule is not None else plan(graph, layers)
     model_bytes = Path(graph.source).read_bytes() if graph.source and Path(graph.source).is_file() else b""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        codegen.write_project(graph, layers, schedule, spec, tmp, model_bytes, Path(graph.source).name, hil=hil,
+    with output_dir(out_dir, FirmwareError, what=_OUT_WHAT) as project:
+        codegen.write_project(graph, layers, schedule, spec, project, model_bytes, Path(graph.source).name, hil=hil,
                               dsp=dsp)
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old.{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    return Path(out_dir)
 
 
 # ---- object cache: many builds of one firmware, differing only in the model ------------
@@ -226,6 +213,10 @@ def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool
                    dsp: bool = True, object_cache: Path | None = None) -> BuildResult:
     """Generate, compile and size-check; on any failure `out_dir` is left as it was.
 
+    `out_dir` is replaced as a whole, so it must be missing, empty or an earlier output
+    (it holds only what edgereid wrote there); anything else is a FirmwareError naming
+    the files that would be lost.
+
     hil=True builds the HIL app with the per-layer hook; dsp=False compiles the
     kernels' portable loops (-DEREID_NO_DSP) on a core that has the DSP extension.
     `object_cache`: a folder of object files shared by many builds (e.g. one profile
@@ -239,11 +230,7 @@ def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool
     layers = lower_graph(graph)
     schedule = plan(graph, layers)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build.", dir=out_dir.parent))
-    try:
-        project = tmp / "project"
-        project.mkdir()
+    with output_dir(out_dir, FirmwareError, what=_OUT_WHAT) as project:
         codegen.write_project(graph, layers, schedule, spec, project, Path(model_path).read_bytes(),
                               Path(model_path).name, hil=hil, dsp=dsp)
         if sanitize:  # bake the flags in, so `make` in the output folder rebuilds the same binary
@@ -254,9 +241,6 @@ def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool
         exe_name = Toolchain.of(spec).target
         size = measure_size(project / exe_name, spec, schedule.arena_bytes)
         check_fit(size, spec)
-        _replace_dir(project, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return BuildResult(out_dir, out_dir / exe_name, spec, size, schedule, layers, graph)
 
 

@@ -455,6 +455,13 @@ def write_project(graph: Graph, layers: list[Layer], schedule: Schedule, board: 
         app_srcs = [f"hil/{f.name}" for f in hil_files if f.suffix == ".c"]
         if board.is_cortex_m:
             app_srcs += [f"runtime/{f.name}" for f in sorted(runtime.glob("*.c"))]
+        else:  # hosted HIL build: the board layer on stdin/stdout (runtime/host)
+            host_srcs = sorted((runtime / "host").glob("*.c"))
+            if not host_srcs:
+                raise FirmwareError(f"no host board layer in {runtime / 'host'}")
+            for f in [runtime / "ereid_board.h", *host_srcs]:
+                _copy(f, out_dir / "runtime" / f.relative_to(runtime))
+            app_srcs += [f"runtime/{f.relative_to(runtime).as_posix()}" for f in host_srcs]
     (out_dir / "main.c").write_text(MAIN_C, encoding="utf-8")
     (out_dir / "model.h").write_text(model_h(graph, layers, schedule), encoding="utf-8")
     (out_dir / "model.c").write_text(model_c(graph, layers, schedule, model_name, digest), encoding="utf-8")

@@ -449,3 +449,37 @@ def declare(ref: StructRef | StructArrayRef) -> str:
     if isinstance(ref, StructArrayRef):
         return c_array_declaration(ref.name, ref.values)
     return c_declaration(ref.name, ref.value)
+
+
+# ---- binary (1-bit) layers: Larq Compute Engine's ops (ereid_nn_types.h, appended there) -----------
+
+@c_struct("ereid_bconv_params")
+class BconvParams:
+    channels_in: int = c_field("int32_t")
+    groups: int = c_field("int32_t")
+    stride: Tile = c_field(Tile)
+    padding: Tile = c_field(Tile)
+    dilation: Tile = c_field(Tile)
+    pad_value: int = c_field("int32_t")
+    output_type: EnumConst | int = c_field("int32_t")
+    clamp_min: int = c_field("int32_t")
+    clamp_max: int = c_field("int32_t")
+    flush_denormals: int = c_field("int32_t")
+
+
+@c_struct("ereid_bconv_transform")
+class BconvTransform:
+    multiplier: float = c_field("float")
+    bias: float = c_field("float")
+
+
+@c_struct("ereid_bmaxpool_params")
+class BmaxpoolParams:
+    stride: Tile = c_field(Tile)
+    padding: Tile = c_field(Tile)
+
+
+ENUMS["ereid_bconv_output_type"] = {"EREID_BCONV_OUT_F32": 1, "EREID_BCONV_OUT_S8": 2, "EREID_BCONV_OUT_B1": 3}
+BCONV_OUTPUT_TYPES = {dtype: EnumConst(name, ENUMS["ereid_bconv_output_type"][name])
+                      for dtype, name in (("float32", "EREID_BCONV_OUT_F32"), ("int8", "EREID_BCONV_OUT_S8"),
+                                          ("int32", "EREID_BCONV_OUT_B1"))}

@@ -169,3 +169,35 @@ for _op, _name in (("ADD", "ereid_add_s8"), ("MUL", "ereid_mul_s8"), ("MAX_POOL_
     register_kernel(_op, "int8", None, "int8", Kernel(_name))
 register_kernel("QUANTIZE", "float32", None, "int8", Kernel("ereid_quantize_f32_s8"))
 register_kernel("DEQUANTIZE", "int8", None, "float32", Kernel("ereid_dequantize_s8_f32"))
+
+
+# ---- binary (1-bit) kernels: Larq Compute Engine's ops on bitpacked int32 tensors ----------------
+# Python mirrors of EREID_BCONV_1X1_APPLIES / EREID_BCONV_3X3_APPLIES
+# (firmware/kernels/binary/ereid_nn_binary.h), tested in that order by ereid_bconv2d_wrapper_b1.
+
+def bconv_1x1_applies(p, input_dims: Dims, filter_dims: Dims, output_dims: Dims) -> bool:
+    """ereid_bconv2d_wrapper_b1 -> ereid_bconv2d_1x1_b1: 1x1 filter, groups 1, no padding."""
+    return filter_dims.h == 1 and filter_dims.w == 1 and p.groups == 1 and p.padding.h == 0 and p.padding.w == 0
+
+
+def bconv_3x3_applies(p, input_dims: Dims, filter_dims: Dims, output_dims: Dims) -> bool:
+    """ereid_bconv2d_wrapper_b1 -> ereid_bconv2d_3x3_b1: 3x3 filter, dilation 1, groups 1."""
+    return (filter_dims.h == 3 and filter_dims.w == 3 and p.dilation.h == 1 and p.dilation.w == 1
+            and p.groups == 1)
+
+
+BCONV2D_WRAPPER_B1 = Kernel(
+    "ereid_bconv2d_wrapper_b1",
+    variants=(Variant("ereid_bconv2d_1x1_b1", bconv_1x1_applies),
+              Variant("ereid_bconv2d_3x3_b1", bconv_3x3_applies),
+              Variant("ereid_bconv2d_b1")),
+    buffer_size_function="ereid_bconv2d_wrapper_b1_get_buffer_size")
+
+# Bitpacked tensors are int32; LceBconv2d's filter is int32 (packed OHWI).
+for _out in ("float32", "int8", "int32"):
+    register_kernel("CUSTOM:LceBconv2d", "int32", "int32", _out, BCONV2D_WRAPPER_B1)
+register_kernel("CUSTOM:LceQuantize", "float32", None, "int32", Kernel("ereid_bitpack_f32_b1"))
+register_kernel("CUSTOM:LceQuantize", "int8", None, "int32", Kernel("ereid_bitpack_s8_b1"))
+register_kernel("CUSTOM:LceDequantize", "int32", None, "float32", Kernel("ereid_unpack_b1_f32"))
+register_kernel("CUSTOM:LceDequantize", "int32", None, "int8", Kernel("ereid_unpack_b1_s8"))
+register_kernel("CUSTOM:LceBMaxPool2d", "int32", None, "int32", Kernel("ereid_bmaxpool2d_b1"))

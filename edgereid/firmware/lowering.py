@@ -229,6 +229,7 @@ def _out(t: Tensor) -> TensorRef:
 # index and name, field, what was expected.
 
 INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
+GEOMETRY_MAX = 2**15 - 1     # strides, dilations, pooling windows: LiteRT's Prepare refuses more than INT16_MAX
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 PADDINGS = ("SAME", "VALID")
 
@@ -330,12 +331,18 @@ class OpCheck:
                             "expected less than 2^30: the int32 requantization would shift past 31 bits")
         return m, shift
 
-    def requant_fits(self, bound: int, shift: int, field_: str, tensors: str) -> None:
-        """An int32 value of magnitude <= `bound`, requantized with `shift` and offset by a zero point,
-        stays inside int32 (the kernels' and the reference's int32 arithmetic is then exact)."""
-        if (bound << max(shift, 0)) + 128 > INT32_MAX:
-            raise self.fail(f"{field_}: values up to {bound} scaled by 2^{max(shift, 0)} (from {tensors}) overflow "
-                            f"int32; expected at most {(INT32_MAX - 128) >> max(shift, 0)}")
+    def requant_fits(self, bound: int, multiplier: int, shift: int, field_: str, tensors: str) -> None:
+        """An int32 value of magnitude <= `bound` through MultiplyByQuantizedMultiplier(multiplier, shift)
+        (x << left shift, doubling high multiply, rounding right shift) and then offset by a zero point
+        stays inside int32: the kernels' and the reference's int32 arithmetic is then exact."""
+        left, right = max(shift, 0), max(-shift, 0)
+        if bound << left > INT32_MAX:
+            raise self.fail(f"{field_}: values up to {bound} scaled by 2^{left} (from {tensors}) overflow int32; "
+                            f"expected at most {INT32_MAX >> left}")
+        out = ((((bound << left) * multiplier + (1 << 30)) >> 31) >> right) + 1
+        if out + 128 > INT32_MAX:
+            raise self.fail(f"{field_}: values up to {bound} requantize to about {out}; adding the output zero point "
+                            f"overflows int32 (from {tensors})")
 
 
 def max_abs_offset(zero_point: int) -> int:
@@ -433,15 +440,24 @@ def check_op(graph: Graph, op: Op, where=None) -> None:
     fn(c)
 
 
+def _quantized_bias_type(c: OpCheck) -> None:
+    """The options' quantized_bias_type: unset (0) or INT32 (TensorType 2), the bias the int8 kernels add."""
+    value = c.op.options.get("quantized_bias_type", 0)
+    if value not in (0, 2):
+        raise c.fail(f"option quantized_bias_type is {value!r}; expected 0 (unset) or 2 (INT32)")
+
+
 def _check_conv(c: OpCheck) -> None:
     depthwise = c.op.kind == "DEPTHWISE_CONV_2D"
-    c.arity((2, 3))
+    c.arity((3, 3))       # LiteRT's int8 convolutions require the bias
     x, w, y = c.input(0, "input"), c.input(1, "filter", const=True), c.output()
     c.rank("input", 0, x, (4,))
     c.rank("input", 1, w, (4,))
     padding = c.option_choice("padding", "VALID", PADDINGS)
-    s_h, s_w = c.option_int("stride_h", 1), c.option_int("stride_w", 1)
-    d_h, d_w = c.option_int("dilation_h_factor", 1), c.option_int("dilation_w_factor", 1)
+    s_h, s_w = c.option_int("stride_h", 1, hi=GEOMETRY_MAX), c.option_int("stride_w", 1, hi=GEOMETRY_MAX)
+    d_h = c.option_int("dilation_h_factor", 1, hi=GEOMETRY_MAX)
+    d_w = c.option_int("dilation_w_factor", 1, hi=GEOMETRY_MAX)
+    _quantized_bias_type(c)
     n, in_h, in_w, in_c = x.shape
     if depthwise:
         out_c = w.shape[3]
@@ -465,14 +481,15 @@ def _check_conv(c: OpCheck) -> None:
     out_w = _geometry(c, "width", in_w, k_w, s_w, d_w, padding)
     c.expect_output_shape((n, out_h, out_w, out_c), f"{padding} padding, stride {s_h}x{s_w}, "
                           f"dilation {d_h}x{d_w}, filter {list(w.shape)}")
+    c.input(2, "bias", const=True)
     bias = _bias_values(c, 2, out_c)
     _activation_clamp(c, y)
     bounds = _accumulator_bounds(c, w, x, bias, axis)
     scales = list(w.scales) * (out_c if len(w.scales) == 1 else 1)
     tensors = f"{_label(x)}, {_label(w)}, {_label(y)}"
     for ch, (bound, s) in enumerate(zip(bounds, scales)):
-        _, shift = c.multiplier(float(x.scale) * float(s) / float(y.scale), f"output channel {ch} multiplier", tensors)
-        c.requant_fits(bound, shift, f"output channel {ch}", tensors)
+        m, shift = c.multiplier(float(x.scale) * float(s) / float(y.scale), f"output channel {ch} multiplier", tensors)
+        c.requant_fits(bound, m, shift, f"output channel {ch}", tensors)
 
 
 register_check("CONV_2D", "DEPTHWISE_CONV_2D")(_check_conv)
@@ -485,6 +502,9 @@ def _check_fully_connected(c: OpCheck) -> None:
     c.rank("input", 1, w, (2,))
     if c.op.options.get("weights_format", 0) not in (0, "DEFAULT"):
         raise c.fail(f"option weights_format is {c.op.options.get('weights_format')!r}; expected 0 (DEFAULT)")
+    if c.op.options.get("quant_spec") is not None:
+        raise c.fail("option quant_spec is set; expected none (per-tensor or per-channel int8 weights only)")
+    _quantized_bias_type(c)
     units, depth = w.shape
     _per_channel_weights(c, 1, w, units, 0)
     if depth < 1 or x.num_elements % depth:
@@ -539,8 +559,8 @@ def _check_binary(c: OpCheck) -> None:
             raise c.fail_tensor("output", 0, y, "quantization.scale", f"{y.scale!r}; ADD needs 2 * max(input "
                                 f"scales) / (2^20 * output scale) < 1, got {out_real!r}")
     else:
-        _, shift = c.multiplier(float(a.scale) * float(b.scale) / float(y.scale), "multiplier", tensors)
-        c.requant_fits(max_abs_offset(a.zero_point) * max_abs_offset(b.zero_point), shift, "product", tensors)
+        m, shift = c.multiplier(float(a.scale) * float(b.scale) / float(y.scale), "multiplier", tensors)
+        c.requant_fits(max_abs_offset(a.zero_point) * max_abs_offset(b.zero_point), m, shift, "product", tensors)
 
 
 @register_check("MAX_POOL_2D", "AVERAGE_POOL_2D")
@@ -549,8 +569,8 @@ def _check_pool(c: OpCheck) -> None:
     x, y = c.input(0, "input"), c.output()
     c.rank("input", 0, x, (4,))
     padding = c.option_choice("padding", "VALID", PADDINGS)
-    k_h, k_w = c.option_int("filter_height", 1), c.option_int("filter_width", 1)
-    s_h, s_w = c.option_int("stride_h", 1), c.option_int("stride_w", 1)
+    k_h, k_w = c.option_int("filter_height", 1, hi=GEOMETRY_MAX), c.option_int("filter_width", 1, hi=GEOMETRY_MAX)
+    s_h, s_w = c.option_int("stride_h", 1, hi=GEOMETRY_MAX), c.option_int("stride_w", 1, hi=GEOMETRY_MAX)
     n, in_h, in_w, ch = x.shape
     out_h = _geometry(c, "height", in_h, k_h, s_h, 1, padding)
     out_w = _geometry(c, "width", in_w, k_w, s_w, 1, padding)
@@ -582,8 +602,8 @@ def _check_mean(c: OpCheck) -> None:
     count = math.prod(x.shape[d] for d in reduced)
     tensors = f"{_label(x)}, {_label(y)}"
     m, shift = c.multiplier(float(x.scale) / float(y.scale), "multiplier", tensors)
-    _, shift = qm.mean_multiplier_with_count(x.scale, y.scale, count) if m else (0, 0)
-    c.requant_fits(count * max_abs_offset(x.zero_point), shift, f"sum of {count} values", tensors)
+    m, shift = qm.mean_multiplier_with_count(x.scale, y.scale, count) if m else (0, 0)
+    c.requant_fits(count * max_abs_offset(x.zero_point), m, shift, f"sum of {count} values", tensors)
 
 
 @register_check("PAD", "PADV2")

@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgereid.boards import trust
+from edgereid.errors import FirmwareError
+
 # ISO C mode (gcc then defaults to -ffp-contract=off, spelled out anyway: the float steps of
 # QUANTIZE and RESIZE_NEAREST_NEIGHBOR must not be fused into FMAs), warnings are errors.
 STD_CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffp-contract=off")
@@ -24,7 +27,8 @@ LDLIBS = ("-lm",)
 
 # Include folders of a firmware build, in order, by their name in a generated project:
 # the model's own folder, the kernel API, the kernels' private headers, then (bare metal)
-# the board's files and the board runtime, then (HIL) the HIL app.
+# the board's files, then the board runtime (bare metal, or a hosted HIL build: its
+# board layer is runtime/host), then (HIL) the HIL app.
 MODEL_DIR, INCLUDE_DIR, BOARD_DIR, RUNTIME_DIR, HIL_DIR = ".", "include", "board", "runtime", "hil"
 
 
@@ -47,8 +51,8 @@ def include_dirs(kernel_headers: list[str], bare_metal: bool, runtime: bool, hil
     dirs = [MODEL_DIR, INCLUDE_DIR, *kernel_headers]
     if bare_metal:
         dirs.append(BOARD_DIR)
-        if runtime:
-            dirs.append(RUNTIME_DIR)
+    if runtime and (bare_metal or hil):
+        dirs.append(RUNTIME_DIR)
     if hil:
         dirs.append(HIL_DIR)
     return dirs
@@ -61,6 +65,16 @@ class Toolchain:
     board_cflags: tuple[str, ...]
     bare_metal: bool                    # Cortex-M: linker script, start-up file, no OS
     stack_bytes: int | None = None
+
+    def __post_init__(self):
+        # cc and the board's flags are written into a Makefile as they are: each must be one
+        # plain word (boards.trust), whether it came from a board file (checked there too)
+        # or from a BoardSpec made in code, so that no `$(shell ...)` or `;` ever reaches make.
+        if not trust.is_program(self.cc):
+            raise FirmwareError(f"board {self.board}: toolchain.cc {self.cc!r} is not {trust.PROGRAM_RULE}")
+        for flag in self.board_cflags:
+            if not trust.is_flag(flag):
+                raise FirmwareError(f"board {self.board}: toolchain.cflags entry {flag!r} is not {trust.FLAG_RULE}")
 
     @classmethod
     def of(cls, board) -> "Toolchain":

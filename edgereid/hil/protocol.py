@@ -5,7 +5,8 @@
 
 Requests go host -> device; the device answers with the request type | 0x80, or
 with an ERROR frame (bad CRC, bad length, unknown type) so the host can resend.
-See docs/hil_protocol.md.
+Both receivers bound the length they accept and, after a frame they reject, look
+for the next magic inside it (resynchronisation). See docs/hil_protocol.md.
 """
 import struct
 import zlib
@@ -23,6 +24,7 @@ INFER = 0x02
 ECHO = 0x03
 REPLY = 0x80
 ERROR = 0x7F
+REQUESTS = (HELLO, INFER, ECHO)
 
 TYPE_NAMES = {HELLO: "HELLO", INFER: "INFER", ECHO: "ECHO", ERROR: "ERROR",
               HELLO | REPLY: "HELLO reply", INFER | REPLY: "INFER reply", ECHO | REPLY: "ECHO reply"}
@@ -36,6 +38,14 @@ ERROR_NAMES = {ERR_BAD_CRC: "bad CRC", ERR_BAD_LENGTH: "bad length",
 
 UNIT_SYSTICK = 1   # SysTick ticks on the core clock (QEMU: scale by ticks_per_instruction)
 UNIT_CYCLES = 2    # core clock cycles (DWT CYCCNT on a real part)
+UNIT_NANOSECONDS = 3  # wall-clock nanoseconds (the host build: clock_gettime(CLOCK_MONOTONIC))
+UNIT_NAMES = {UNIT_SYSTICK: "SysTick ticks", UNIT_CYCLES: "cycles", UNIT_NANOSECONDS: "ns"}
+
+# Payload bounds. No receiver waits for more than the frame it expects can hold.
+ECHO_MAX = 256                       # ECHO request and reply
+HELLO_REPLY_MAX = 24 + 1 + 255       # fixed fields, core name length, core name
+ERROR_MAX = 3 + 256                  # code, type, message (the firmware's are short)
+MAX_PAYLOAD = 1 << 24                # absolute cap, before HELLO says what the model needs
 
 _HEAD = struct.Struct("<2sBBI")
 
@@ -63,17 +73,26 @@ def encode(frame_type: int, seq: int, payload: bytes = b"") -> bytes:
     return MAGIC + body + struct.pack("<I", crc32(body))
 
 
-class FrameDecoder:
-    """Incremental decoder: feed() bytes as they arrive, frames() yields whole ones.
+def infer_reply_bytes(num_layers: int, output_bytes: int) -> int:
+    """Payload bytes of an INFER reply: status, total, L, L counts, the output tensor."""
+    return _INFER.size + 8 * num_layers + output_bytes
 
-    Bytes before a magic are skipped (a device may print a banner or noise).
-    A frame with a bad CRC raises HilError from next_frame(); the bytes are dropped.
+
+class FrameDecoder:
+    """Incremental decoder: feed() bytes as they arrive, next_frame() returns whole ones.
+
+    Bytes before a magic are skipped (a device may print a banner or noise). A header
+    whose length is above `max_payload` is taken for noise: its magic is skipped. A frame
+    with a bad CRC raises HilError from next_frame() and only its magic is dropped, so a
+    real frame that starts inside it (after a dropped byte, or after a corrupted length
+    that swallowed the next frame) is still found. A corrupted frame is never returned.
     """
 
-    def __init__(self, max_payload: int = 64 << 20):
+    def __init__(self, max_payload: int = MAX_PAYLOAD):
         self.buffer = bytearray()
         self.max_payload = max_payload
         self.skipped = 0
+        self.corrupted = 0
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
@@ -104,11 +123,15 @@ class FrameDecoder:
                 return None
             body = bytes(buf[2:HEADER_BYTES + length])
             (crc,) = struct.unpack_from("<I", buf, HEADER_BYTES + length)
-            del buf[:total]
             if crc != crc32(body):
+                # resynchronise: look for the next magic from just after this one
+                self.skipped += 2
+                self.corrupted += 1
+                del buf[:2]
                 raise HilError(
                     f"corrupted {TYPE_NAMES.get(frame_type, hex(frame_type))} frame seq {seq} "
                     f"({length} payload bytes): CRC 0x{crc:08x}, expected 0x{crc32(body):08x}")
+            del buf[:total]
             return Frame(frame_type, seq, body[HEADER_BYTES - 2:])
 
 

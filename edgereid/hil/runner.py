@@ -1,7 +1,8 @@
 """Hardware-in-the-loop run: build the HIL image for a model, feed it seeded random
-inputs over the board's UART, compare every output byte with the reference run
-(LiteRT's BUILTIN_REF kernels, or Larq Compute Engine's for Lce* ops), and collect
-instruction/cycle counts per inference and layer.
+inputs over the board's UART (or, on the host board, the host build's stdin/stdout),
+compare every output byte with the reference run (LiteRT's BUILTIN_REF kernels, or
+Larq Compute Engine's for Lce* ops), and collect instruction/cycle/ns counts per
+inference and layer.
 """
 import json
 import statistics
@@ -11,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgereid.atomic import write_text
+from edgereid.atomic import check_output_dir, write_text
 from edgereid.boards import load_board
 from edgereid.errors import HilError, TFLiteError
 from edgereid.firmware import build_firmware
 from edgereid.firmware.planner import packed_input_offsets
 from edgereid.hil import protocol as P
-from edgereid.hil.transports import HilClient, QemuTransport, SerialTransport
-from edgereid.tflite import reference_runner, seeded_inputs
+from edgereid.hil.transports import HilClient, HostTransport, QemuTransport, SerialTransport
+from edgereid.tflite import read_graph, reference_runner, seeded_inputs
 
 MAX_MISMATCHES_KEPT = 1000
 _REFERENCE_DESCRIPTIONS = {"LiteRT BUILTIN_REF": "ai_edge_litert Interpreter, OpResolverType.BUILTIN_REF"}
@@ -36,10 +37,10 @@ class Mismatch:
 class HilResult:
     board: str
     model: str
-    target: str                 # "mps2-an386 (QEMU)" or "stm32h743 on /dev/ttyACM0"
+    target: str                 # "mps2-an386 (QEMU)", "stm32h743 on /dev/ttyACM0", "host (local process)"
     n: int
     seed: int
-    unit: str                   # "instructions" (QEMU) or "cycles" (real core)
+    unit: str                   # "instructions" (QEMU), "cycles" (real core) or "ns" (host build)
     counts: list                # per inference, in `unit`
     per_layer: list             # [{"index", "name", "median", "min", "max"}] in `unit`
     mismatches: list            # Mismatch, first MAX_MISMATCHES_KEPT
@@ -99,6 +100,9 @@ class HilResult:
         if self.unit == "instructions":
             out.append("- counted by SysTick under QEMU -icount shift=0: instructions, not cycles "
                        "(a real core adds stalls); resolution one tick")
+        elif self.unit == "ns":
+            out.append("- wall-clock nanoseconds on the host (clock_gettime(CLOCK_MONOTONIC) in the host "
+                       "build): for checking, not for budgeting an MCU")
         out += ["", f"| # | layer | median {self.unit} | min | max | share |", "|---|---|---|---|---|---|"]
         total = sum(layer["median"] for layer in self.per_layer) or 1
         for layer in self.per_layer:
@@ -121,6 +125,9 @@ class Reference:
 
     def __init__(self, model_path):
         try:
+            # The reader's checks first: LiteRT itself crashes the process on some models it
+            # loads (a constant tensor as graph input segfaults in set_tensor).
+            read_graph(model_path)
             self.runner = reference_runner(model_path)
         except TFLiteError as exc:
             raise HilError(str(exc)) from None
@@ -173,23 +180,17 @@ class Reference:
 
 # ---- image ---------------------------------------------------------------------
 
-def _find_elf(result, out_dir: Path) -> Path:
-    for attr in ("executable", "elf", "image", "hil_elf"):
-        value = getattr(result, attr, None)
-        if value and Path(value).suffix == ".elf" and Path(value).is_file():
-            return Path(value)
-    candidate = out_dir / "firmware.elf"
-    if candidate.is_file():
-        return candidate
-    raise HilError(f"build_firmware produced no ELF image in {out_dir} (expected firmware.elf)")
-
-
-def build_image(model_path, board, out_dir, dsp: bool = True, object_cache=None) -> Path:
+def build_image(model_path, board, out_dir, dsp: bool = True, object_cache=None, sanitize: bool = False) -> Path:
     """The HIL image of `model_path` (per-layer hook compiled in by build_firmware;
-    `object_cache`: see build_firmware)."""
+    `object_cache`: see build_firmware): firmware.elf for a Cortex-M board, the
+    `firmware` executable for the host board (sanitize=True: under ASan + UBSan)."""
     out_dir = Path(out_dir)
-    result = build_firmware(model_path, board, out_dir, hil=True, dsp=dsp, object_cache=object_cache)
-    return _find_elf(result, out_dir)
+    result = build_firmware(model_path, board, out_dir, hil=True, dsp=dsp, object_cache=object_cache,
+                            sanitize=sanitize)
+    image = Path(result.executable)
+    if not image.is_file():
+        raise HilError(f"build_firmware produced no HIL image in {out_dir} (expected {image.name})")
+    return image
 
 
 def layer_names(out_dir: Path, count: int) -> list[str]:
@@ -215,34 +216,54 @@ def layer_names(out_dir: Path, count: int) -> list[str]:
 def open_transport(board, image: Path | None, port: str | None):
     if port:
         return SerialTransport(port, baudrate=board.run.baudrate or 115200, board_name=board.name)
+    if board.run.kind == "local":
+        if image is None:
+            raise HilError(f"board {board.name} runs the HIL build as a local process: no image given")
+        return HostTransport(image, board_name=board.name)
     if board.run.kind != "qemu" or not board.run.qemu_machine:
-        raise HilError(f"board {board.name} runs as '{board.run.kind}', not under QEMU: "
+        raise HilError(f"board {board.name} runs as '{board.run.kind}', not under QEMU or locally: "
                        "give --port with the board's serial port")
     return QemuTransport(board.run.qemu_machine, board.run.qemu_cpu, image)
 
 
+def _count_unit(info: P.Hello, board, port) -> tuple[float, str]:
+    """(scale, unit) turning the device's counts into what the report shows."""
+    if info.counter_unit == P.UNIT_NANOSECONDS:
+        return 1.0, "ns"
+    if info.counter_unit == P.UNIT_SYSTICK and not port and board.run.kind == "qemu":
+        tpi = board.run.ticks_per_instruction
+        if not tpi:
+            raise HilError(f"board {board.name}: run.ticks_per_instruction is needed to turn SysTick "
+                           "ticks into instructions")
+        return 1.0 / tpi, "instructions"
+    if info.counter_unit in (P.UNIT_SYSTICK, P.UNIT_CYCLES):
+        return 1.0, "cycles"   # SysTick on the core clock or DWT: both count cycles
+    raise HilError(f"board {board.name} reports counts in unit {info.counter_unit}, which this host does not "
+                   f"know ({', '.join(f'{k} = {v}' for k, v in P.UNIT_NAMES.items())})")
+
+
 def run_image(image, board, reference: Reference, inputs, *, port=None, timeout=120.0, retries=3,
-              names_from: Path | None = None, model_name: str = "", seed: int = 0) -> HilResult:
-    """Run prepared inputs through an already built image and compare with `reference`."""
+              names_from: Path | None = None, model_name: str = "", seed: int = 0,
+              transport_wrapper=None) -> HilResult:
+    """Run prepared inputs through an already built image and compare with `reference`.
+
+    Every reference output is computed before the device starts, and the device (QEMU,
+    the host process) is closed on any exit from here, exception or not.
+    `transport_wrapper(transport) -> transport`: e.g. fault injection in tests."""
     board = load_board(board) if isinstance(board, (str, Path)) else board
+    inputs = list(inputs)
+    expected_outputs = [reference.run(x) for x in inputs]
     with open_transport(board, image, port) as transport:
-        client = HilClient(transport, timeout=10.0, retries=retries)
+        link = transport_wrapper(transport) if transport_wrapper else transport
+        client = HilClient(link, timeout=min(10.0, timeout), retries=retries)
         info = client.hello()
         if info.input_bytes != reference.input_bytes or info.output_bytes != reference.output_bytes:
             raise HilError(f"{transport.name} runs a model with {info.input_bytes} input / {info.output_bytes} "
                            f"output bytes; {model_name} has {reference.input_bytes} / {reference.output_bytes}")
-        if info.counter_unit == P.UNIT_SYSTICK and not port:
-            tpi = board.run.ticks_per_instruction
-            if not tpi:
-                raise HilError(f"board {board.name}: run.ticks_per_instruction is needed to turn SysTick "
-                               "ticks into instructions")
-            scale, unit = 1.0 / tpi, "instructions"
-        else:
-            scale, unit = 1.0, "cycles"   # SysTick on the core clock or DWT: both count cycles
+        scale, unit = _count_unit(info, board, port)
         counts, layer_samples, mismatches = [], [], []
         mismatched_bytes = mismatched_inferences = 0
-        for i, x in enumerate(inputs):
-            expected = reference.run(x)
+        for i, (x, expected) in enumerate(zip(inputs, expected_outputs)):
             reply = client.infer(x.tobytes(), timeout=timeout, what=f"INFER of input {i}")
             counts.append(reply.total_count * scale)
             layer_samples.append([c * scale for c in reply.layer_counts])
@@ -254,42 +275,52 @@ def run_image(image, board, reference: Reference, inputs, *, port=None, timeout=
                 mismatched_bytes += len(diff)
                 for off in diff[: max(0, MAX_MISMATCHES_KEPT - len(mismatches))]:
                     mismatches.append(Mismatch(i, int(off), int(want[off]), int(got[off])))
-        per_layer = []
-        if layer_samples and layer_samples[0]:
-            names = layer_names(names_from, len(layer_samples[0])) if names_from else \
-                [f"layer {j}" for j in range(len(layer_samples[0]))]
-            for j, name in enumerate(names):
-                col = [s[j] for s in layer_samples]
-                per_layer.append({"index": j, "name": name, "median": statistics.median(col),
-                                  "min": min(col), "max": max(col)})
-        return HilResult(board=board.name, model=str(model_name), target=transport.name, n=len(inputs),
-                         seed=seed, unit=unit, counts=counts, per_layer=per_layer, mismatches=mismatches,
-                         mismatched_bytes=mismatched_bytes, mismatched_inferences=mismatched_inferences,
-                         output_bytes=info.output_bytes, resends=client.resends, image=str(image or ""),
-                         core=info.core, reference=getattr(reference, "name", "LiteRT BUILTIN_REF"))
+    per_layer = []
+    if layer_samples and layer_samples[0]:
+        names = layer_names(names_from, len(layer_samples[0])) if names_from else \
+            [f"layer {j}" for j in range(len(layer_samples[0]))]
+        for j, name in enumerate(names):
+            col = [s[j] for s in layer_samples]
+            per_layer.append({"index": j, "name": name, "median": statistics.median(col),
+                              "min": min(col), "max": max(col)})
+    return HilResult(board=board.name, model=str(model_name), target=transport.name, n=len(inputs),
+                     seed=seed, unit=unit, counts=counts, per_layer=per_layer, mismatches=mismatches,
+                     mismatched_bytes=mismatched_bytes, mismatched_inferences=mismatched_inferences,
+                     output_bytes=info.output_bytes, resends=client.resends, image=str(image or ""),
+                     core=info.core, reference=getattr(reference, "name", "LiteRT BUILTIN_REF"))
 
 
 def run_hil(model_path, board, n: int = 64, port: str | None = None, seed: int = 0, report=None,
             out_dir=None, timeout: float = 120.0, retries: int = 3, dsp: bool = True,
             object_cache=None) -> HilResult:
     """Build the HIL image of `model_path` for `board`, run `n` seeded random inputs on
-    it (QEMU, or the real board on serial `port`), compare with the reference run (Reference).
+    it (QEMU, the host build as a local process, or the real board on serial `port`),
+    compare with the reference run (Reference).
+    out_dir: keep the firmware build there; it is replaced as a whole, so it must be
+    missing, empty or an earlier edgereid output (anything else is an error naming what
+    it holds; see edgereid.atomic.output_dir). Default: a temporary folder.
     dsp=False builds the kernels' portable loops (for DSP vs portable comparisons);
     object_cache: a folder of model-independent objects shared across builds."""
     if n < 1:
         raise HilError(f"--n must be at least 1, got {n}")
+    if not timeout > 0:
+        raise HilError(f"--timeout must be more than 0 seconds, got {timeout}")
+    if retries < 0:
+        raise HilError(f"retries must be 0 or more, got {retries}")
     model_path = Path(model_path)
     if not model_path.is_file():
         raise HilError(f"model {model_path} does not exist")
+    if out_dir is not None:   # before any work: an --out folder holding the user's files is refused
+        check_output_dir(out_dir, HilError, what="--out folder")
     board = load_board(board) if isinstance(board, (str, Path)) else board
     reference = Reference(model_path)
     inputs = reference.random_inputs(n, seed)
     with tempfile.TemporaryDirectory(prefix="edgereid-hil-") as tmp:
-        build_dir = Path(out_dir) if out_dir else Path(tmp) / "fw"
+        build_dir = Path(out_dir) if out_dir is not None else Path(tmp) / "fw"
         image = build_image(model_path, board, build_dir, dsp=dsp, object_cache=object_cache)
         result = run_image(image, board, reference, inputs, port=port, timeout=timeout, retries=retries,
                            names_from=build_dir, model_name=str(model_path), seed=seed)
-        if not out_dir:
+        if out_dir is None:
             result.image = ""  # the temporary build is gone
     if report:
         result.write_report(report)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from edgereid.boards import trust
 from edgereid.errors import LatencyError, TFLiteError
 from edgereid.latency.runtime import runtime_of
 from edgereid.latency.table import host_description
@@ -224,6 +225,11 @@ class SshTarget:
             port = parts.port or 22
         except ValueError:
             raise LatencyError(f"transport {url!r}: port is not a number") from None
+        # Both reach ssh's and scp's command lines: names only, never options (-oProxyCommand=...).
+        if not trust.is_hostname(parts.hostname):
+            raise LatencyError(f"transport {url!r}: host {parts.hostname!r} is not {trust.HOST_RULE}")
+        if parts.username is not None and not trust.is_username(parts.username):
+            raise LatencyError(f"transport {url!r}: user {parts.username!r} is not {trust.USER_RULE}")
         return cls(parts.username, parts.hostname, port, query.get("python", "python3"), query.get("identity"),
                    query.get("known_hosts"))
 
@@ -253,16 +259,19 @@ class SshBackend(Backend):
             opts += ["-o", f"UserKnownHostsFile={t.known_hosts}", "-o", "StrictHostKeyChecking=accept-new"]
         return opts
 
-    def _dest(self) -> str:
-        return f"{self.target.user}@{self.target.host}" if self.target.user else self.target.host
+    def _dest(self, scp: bool = False) -> str:
+        """user@host (after "--"; SshTarget.parse has checked both are names); scp's
+        host:path needs an IPv6 address in brackets."""
+        host = f"[{self.target.host}]" if scp and ":" in self.target.host else self.target.host
+        return f"{self.target.user}@{host}" if self.target.user else host
 
     def _ssh(self, command: str, **kw) -> subprocess.CompletedProcess:
-        cmd = ["ssh", *self._opts(), "-p", str(self.target.port), self._dest(), command]
+        cmd = ["ssh", *self._opts(), "-p", str(self.target.port), "--", self._dest(), command]
         return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
     def _scp(self, files: list[Path]) -> None:
-        cmd = ["scp", "-q", *self._opts(), "-P", str(self.target.port), *map(str, files),
-               f"{self._dest()}:{self.remote_dir}/"]
+        cmd = ["scp", "-q", *self._opts(), "-P", str(self.target.port), "--", *map(str, files),
+               f"{self._dest(scp=True)}:{self.remote_dir}/"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise LatencyError(f"scp to {self.target.where} failed: {proc.stderr.strip()[-500:]}")
@@ -291,7 +300,7 @@ class SshBackend(Backend):
         remote = " ".join([shlex.quote(self.target.python), shlex.quote(script), "--repeats", str(repeats),
                            "--warmup", str(warmup), "--threads", "1",
                            *(shlex.quote(f"{self.remote_dir}/{n}") for n in names)])
-        cmd = ["ssh", *self._opts(), "-p", str(self.target.port), self._dest(), remote]
+        cmd = ["ssh", *self._opts(), "-p", str(self.target.port), "--", self._dest(), remote]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             for line in proc.stdout:
@@ -336,7 +345,9 @@ def _open_backend(board, transport: str | None, flash_cmd: str | None) -> Backen
     if transport is None:
         if board.run.kind == "ssh" and board.run.ssh_host:
             user = f"{board.run.ssh_user}@" if board.run.ssh_user else ""
-            transport = f"ssh://{user}{board.run.ssh_host}"
+            host = board.run.ssh_host
+            host = f"[{host}]" if ":" in host and not host.startswith("[") else host  # IPv6 address
+            transport = f"ssh://{user}{host}"
         elif board.run.kind == "serial" and board.run.serial_port:
             transport = f"serial:{board.run.serial_port}"
         else:

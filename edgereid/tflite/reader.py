@@ -32,6 +32,8 @@ from edgereid.tflite.ir import (CUSTOM_PREFIX, MAX_TENSOR_BYTES, ZERO_POINT_RANG
                                 storage_bytes)
 from edgereid.tflite.schema import S
 
+SCHEMA_VERSION = 3    # Model.version LiteRT accepts (TFLITE_SCHEMA_VERSION)
+
 
 class _Invalid(Exception):
     """The flatbuffer breaks a rule flatbuffers' C++ Verifier (what LiteRT runs first) checks."""
@@ -146,6 +148,9 @@ def _parse_model(raw: bytes, where: str):
         raise TFLiteError(f"{where}: not a valid TFLite flatbuffer ({exc})") from None
     except Exception as exc:  # flatbuffers raises struct/index errors on damaged input
         raise TFLiteError(f"{where}: damaged or truncated TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
+    if model.version != SCHEMA_VERSION:
+        raise TFLiteError(f"{where}: schema version {model.version}; expected {SCHEMA_VERSION} (the TFLite schema "
+                          "LiteRT reads)")
     if not model.subgraphs:
         raise TFLiteError(f"{where}: model has no subgraph")
     if len(model.subgraphs) != 1:

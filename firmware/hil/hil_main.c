@@ -1,11 +1,11 @@
 /* HIL firmware: answers HELLO, ECHO and INFER frames on the board UART (protocol
  * in docs/hil_protocol.md). Counts come from ereid_cycles_now(): SysTick ticks on
- * QEMU boards, DWT cycles on real M4/M7 parts; the host scales them. */
+ * QEMU boards, DWT cycles on real M4/M7 parts, nanoseconds on the host build; the
+ * host scales them. */
 #include <stdint.h>
 
 #include "ereid_board.h"
 #include "hil_protocol.h"
-#include "ereid_board_config.h"
 #include "model.h"
 
 #define ECHO_CAPACITY 256u
@@ -13,7 +13,8 @@
 /* A model without layers still gets a one-entry table, so the array is legal C. */
 #define LAYER_SLOTS (EREID_MODEL_NUM_LAYERS > 0 ? EREID_MODEL_NUM_LAYERS : 1)
 
-static uint8_t rx_payload[RX_CAPACITY] __attribute__((aligned(16)));
+/* Header, payload (16-byte aligned: the model reads its input in place) and CRC. */
+static uint8_t rx_frame[EREID_HIL_RX_BUFFER_BYTES(RX_CAPACITY)] __attribute__((aligned(16)));
 static uint8_t model_output[EREID_MODEL_OUTPUT_BYTES] __attribute__((aligned(16)));
 static uint64_t layer_counts[LAYER_SLOTS];
 static uint64_t layer_started;
@@ -53,14 +54,14 @@ static void reply_hello(uint8_t seq)
     ereid_hil_send_u32(&tx, EREID_MODEL_INPUT_BYTES);
     ereid_hil_send_u32(&tx, EREID_MODEL_OUTPUT_BYTES);
     ereid_hil_send_u32(&tx, EREID_MODEL_NUM_LAYERS);
-    ereid_hil_send_u32(&tx, EREID_CORE_CLOCK_HZ);
+    ereid_hil_send_u32(&tx, ereid_board_clock_hz());
     ereid_hil_send_u32(&tx, RX_CAPACITY);
     ereid_hil_send_bytes(&tx, &core_len, 1u);
     ereid_hil_send_bytes(&tx, core, core_len);
     ereid_hil_send_end(&tx);
 }
 
-static void reply_infer(uint8_t seq)
+static void reply_infer(uint8_t seq, const uint8_t *input)
 {
     ereid_hil_tx_t tx;
     uint32_t i;
@@ -72,7 +73,7 @@ static void reply_infer(uint8_t seq)
         layer_counts[i] = 0;
     }
     ereid_cycles_start();
-    status = ereid_model_invoke(rx_payload, model_output);
+    status = ereid_model_invoke(input, model_output);
     total = ereid_cycles_stop();
 #ifdef EREID_LAYER_HOOK
     layers_reported = EREID_MODEL_NUM_LAYERS;
@@ -89,46 +90,60 @@ static void reply_infer(uint8_t seq)
     ereid_hil_send_end(&tx);
 }
 
+/* Which payload lengths each request may have: anything else is refused before its
+ * payload is read (a corrupted length must not make the device wait for bytes). */
+static uint16_t check_request(uint8_t type, uint32_t length)
+{
+    switch (type) {
+    case EREID_HIL_HELLO:
+        return length == 0u ? 0u : (uint16_t)EREID_HIL_ERR_BAD_LENGTH;
+    case EREID_HIL_ECHO:
+        return length <= ECHO_CAPACITY ? 0u : (uint16_t)EREID_HIL_ERR_BAD_LENGTH;
+    case EREID_HIL_INFER:
+        return length == EREID_MODEL_INPUT_BYTES ? 0u : (uint16_t)EREID_HIL_ERR_BAD_LENGTH;
+    default:
+        return (uint16_t)EREID_HIL_ERR_UNKNOWN_TYPE;
+    }
+}
+
+static const char *error_message(int code)
+{
+    switch (code) {
+    case EREID_HIL_ERR_BAD_CRC:
+        return "bad CRC";
+    case EREID_HIL_ERR_BAD_LENGTH:
+        return "length not accepted (HELLO 0, ECHO up to 256, INFER EREID_MODEL_INPUT_BYTES)";
+    default:
+        return "unknown frame type";
+    }
+}
+
 int main(void)
 {
+    ereid_hil_rx_t rx;
     ereid_hil_header_t header;
     ereid_board_init();
+    ereid_hil_rx_init(&rx, rx_frame, RX_CAPACITY);
     for (;;) {
-        int rx = ereid_hil_receive(&header, rx_payload, RX_CAPACITY);
-        if (rx == EREID_HIL_RX_TOO_LONG) {
-            ereid_hil_send_error(header.seq, EREID_HIL_ERR_BAD_LENGTH, header.type,
-                                 "payload longer than the device buffer");
-            continue;
-        }
-        if (rx == EREID_HIL_RX_BAD_CRC) {
-            ereid_hil_send_error(header.seq, EREID_HIL_ERR_BAD_CRC, header.type, "bad CRC");
+        int code = ereid_hil_receive(&rx, &header, check_request);
+        const uint8_t *payload = ereid_hil_rx_payload(&rx);
+        if (code != EREID_HIL_RX_OK) {
+            ereid_hil_send_error(header.seq, (uint16_t)code, header.type, error_message(code));
             continue;
         }
         switch (header.type) {
         case EREID_HIL_HELLO:
             reply_hello(header.seq);
             break;
-        case EREID_HIL_ECHO:
-            if (header.length > ECHO_CAPACITY) {
-                ereid_hil_send_error(header.seq, EREID_HIL_ERR_BAD_LENGTH, header.type,
-                                     "echo payload over 256 bytes");
-            } else {
-                ereid_hil_tx_t tx;
-                ereid_hil_send_begin(&tx, EREID_HIL_ECHO | EREID_HIL_REPLY, header.seq, header.length);
-                ereid_hil_send_bytes(&tx, rx_payload, header.length);
-                ereid_hil_send_end(&tx);
-            }
+        case EREID_HIL_ECHO: {
+            ereid_hil_tx_t tx;
+            ereid_hil_send_begin(&tx, EREID_HIL_ECHO | EREID_HIL_REPLY, header.seq, header.length);
+            ereid_hil_send_bytes(&tx, payload, header.length);
+            ereid_hil_send_end(&tx);
             break;
-        case EREID_HIL_INFER:
-            if (header.length != EREID_MODEL_INPUT_BYTES) {
-                ereid_hil_send_error(header.seq, EREID_HIL_ERR_BAD_LENGTH, header.type,
-                                     "input length differs from EREID_MODEL_INPUT_BYTES");
-            } else {
-                reply_infer(header.seq);
-            }
-            break;
-        default:
-            ereid_hil_send_error(header.seq, EREID_HIL_ERR_UNKNOWN_TYPE, header.type, "unknown frame type");
+        }
+        default: /* EREID_HIL_INFER: check_request let nothing else through */
+            reply_infer(header.seq, payload);
             break;
         }
     }

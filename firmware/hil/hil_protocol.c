@@ -37,36 +37,97 @@ static void put_u32_le(uint8_t *p, uint32_t value)
     p[3] = (uint8_t)(value >> 24);
 }
 
-int ereid_hil_receive(ereid_hil_header_t *header, uint8_t *payload, uint32_t capacity)
+/* Where the 6 header bytes after the magic start: the header, payload and CRC of a
+ * frame are contiguous, so a rejected frame can be parsed again in place. */
+#define FRAME_OFFSET (EREID_HIL_PAYLOAD_OFFSET - (EREID_HIL_HEADER_BYTES - 2u))
+
+void ereid_hil_rx_init(ereid_hil_rx_t *rx, uint8_t *buffer, uint32_t capacity)
 {
-    uint8_t head[EREID_HIL_HEADER_BYTES - 2u];
-    uint8_t crc_bytes[EREID_HIL_CRC_BYTES];
+    rx->buffer = buffer;
+    rx->capacity = capacity;
+    rx->replay_pos = 0u;
+    rx->replay_end = 0u;
+}
+
+uint8_t *ereid_hil_rx_payload(const ereid_hil_rx_t *rx)
+{
+    return rx->buffer + EREID_HIL_PAYLOAD_OFFSET;
+}
+
+/* The next byte of the stream: bytes left to parse again first, then the UART. */
+static uint8_t next_byte(ereid_hil_rx_t *rx)
+{
+    if (rx->replay_pos < rx->replay_end) {
+        return rx->buffer[rx->replay_pos++];
+    }
+    return ereid_uart_getc();
+}
+
+/* Reads `len` stream bytes to buffer[at..at+len). Safe while replaying: every
+ * byte is read from at least two positions further on (the magic came first). */
+static void read_bytes(ereid_hil_rx_t *rx, uint32_t at, uint32_t len)
+{
+    uint32_t i;
+    for (i = 0; i < len; i++) {
+        rx->buffer[at + i] = next_byte(rx);
+    }
+}
+
+/* A frame whose `consumed` bytes after the magic sit at buffer[FRAME_OFFSET..] was
+ * rejected: parse them again, followed by whatever was still to be parsed again. */
+static void replay_after_reject(ereid_hil_rx_t *rx, uint32_t consumed)
+{
+    uint32_t dst = FRAME_OFFSET + consumed;
+    uint32_t left = rx->replay_end - rx->replay_pos;
+    uint32_t i;
+    /* Move the unread rest down to follow the frame (it never sits before it). */
+    for (i = 0; i < left; i++) {
+        rx->buffer[dst + i] = rx->buffer[rx->replay_pos + i];
+    }
+    rx->replay_pos = FRAME_OFFSET;
+    rx->replay_end = dst + left;
+}
+
+int ereid_hil_receive(ereid_hil_rx_t *rx, ereid_hil_header_t *header, ereid_hil_check_fn check)
+{
+    const uint8_t *head = rx->buffer + FRAME_OFFSET;
     uint32_t crc;
-    uint8_t byte = ereid_uart_getc();
+    uint32_t consumed = EREID_HIL_HEADER_BYTES - 2u;
+    int code;
+    uint8_t byte = next_byte(rx);
 
     /* Hunt for the two magic bytes; a stray MAGIC0 may precede the real one. */
     for (;;) {
         if (byte != EREID_HIL_MAGIC0) {
-            byte = ereid_uart_getc();
+            byte = next_byte(rx);
             continue;
         }
-        byte = ereid_uart_getc();
+        byte = next_byte(rx);
         if (byte == EREID_HIL_MAGIC1) {
             break;
         }
     }
-    ereid_uart_read(head, sizeof head);
+    read_bytes(rx, FRAME_OFFSET, EREID_HIL_HEADER_BYTES - 2u);
     header->type = head[0];
     header->seq = head[1];
     header->length = read_u32_le(&head[2]);
-    if (header->length > capacity) {
-        return EREID_HIL_RX_TOO_LONG;
+    /* The length is not trusted yet: check it before waiting for that many bytes. */
+    if (header->length > rx->capacity) {
+        code = EREID_HIL_ERR_BAD_LENGTH;
+    } else {
+        code = check != 0 ? (int)check(header->type, header->length) : 0;
     }
-    ereid_uart_read(payload, header->length);
-    ereid_uart_read(crc_bytes, sizeof crc_bytes);
-    crc = ereid_crc32_update(0u, head, sizeof head);
-    crc = ereid_crc32_update(crc, payload, header->length);
-    return crc == read_u32_le(crc_bytes) ? EREID_HIL_RX_OK : EREID_HIL_RX_BAD_CRC;
+    if (code == 0) {
+        read_bytes(rx, EREID_HIL_PAYLOAD_OFFSET, header->length + EREID_HIL_CRC_BYTES);
+        consumed += header->length + EREID_HIL_CRC_BYTES;
+        crc = ereid_crc32_update(0u, head, consumed - EREID_HIL_CRC_BYTES);
+        if (crc == read_u32_le(&head[consumed - EREID_HIL_CRC_BYTES])) {
+            return EREID_HIL_RX_OK;
+        }
+        code = EREID_HIL_ERR_BAD_CRC;
+    }
+    (void)replay_after_reject; (void)consumed;
+    return code;
 }
 
 void ereid_hil_send_begin(ereid_hil_tx_t *tx, uint8_t type, uint8_t seq, uint32_t length)

@@ -39,16 +39,43 @@ typedef struct {
     uint32_t length;
 } ereid_hil_header_t;
 
-/* Outcome of ereid_hil_receive(). */
+/* Receive buffer layout: the 6 header bytes after the magic end at
+ * EREID_HIL_PAYLOAD_OFFSET, the payload starts there (16-byte aligned when the
+ * buffer is), its CRC follows. A buffer for payloads up to `capacity` bytes: */
+#define EREID_HIL_PAYLOAD_OFFSET 16u
+#define EREID_HIL_RX_BUFFER_BYTES(capacity) (EREID_HIL_PAYLOAD_OFFSET + (capacity) + EREID_HIL_CRC_BYTES)
+
+/* Receiver state. After a rejected frame (bad CRC, length or type) every byte
+ * read after its magic is parsed again, so a real frame that started inside the
+ * rejected one (a dropped byte, a corrupted length) is still found. The bytes
+ * to parse again stay in `buffer` at [replay_pos, replay_end). */
+typedef struct {
+    uint8_t *buffer;      /* EREID_HIL_RX_BUFFER_BYTES(capacity) bytes */
+    uint32_t capacity;    /* largest payload accepted, whatever the type */
+    uint32_t replay_pos;
+    uint32_t replay_end;
+} ereid_hil_rx_t;
+
+void ereid_hil_rx_init(ereid_hil_rx_t *rx, uint8_t *buffer, uint32_t capacity);
+
+/* The payload of the last frame received (inside rx->buffer). */
+uint8_t *ereid_hil_rx_payload(const ereid_hil_rx_t *rx);
+
+/* Says whether a header may be followed by its payload: 0 to read it, else the
+ * EREID_HIL_ERR_* code to reject the frame with (its payload is then not read,
+ * so a corrupted length never makes the receiver wait for bytes that will not come). */
+typedef uint16_t (*ereid_hil_check_fn)(uint8_t type, uint32_t length);
+
+/* Outcome of ereid_hil_receive(): EREID_HIL_RX_OK, or the EREID_HIL_ERR_* code of
+ * a rejected frame (`header` then holds what was read, for the ERROR reply). */
 enum ereid_hil_rx {
-    EREID_HIL_RX_OK = 0,
-    EREID_HIL_RX_BAD_CRC = 1,
-    EREID_HIL_RX_TOO_LONG = 2 /* header read; payload not read (it is not trusted) */
+    EREID_HIL_RX_OK = 0
 };
 
-/* Blocks until a frame whose payload fits `capacity` arrives; skips bytes until
- * the magic. */
-int ereid_hil_receive(ereid_hil_header_t *header, uint8_t *payload, uint32_t capacity);
+/* Blocks until a frame arrives; skips bytes until the magic. A length above
+ * rx->capacity is EREID_HIL_ERR_BAD_LENGTH, then `check` (may be NULL) decides;
+ * a CRC mismatch is EREID_HIL_ERR_BAD_CRC. */
+int ereid_hil_receive(ereid_hil_rx_t *rx, ereid_hil_header_t *header, ereid_hil_check_fn check);
 
 /* A reply is streamed: begin (header), any number of bytes() calls totalling
  * `length`, then end (CRC). Nothing is buffered. */

@@ -203,6 +203,70 @@ ereid_status ereid_quantize_f32_s8(const ereid_affine_quant_params *params,
 ereid_status ereid_dequantize_s8_f32(const ereid_affine_quant_params *params,
                                      int32_t size, const int8_t *input, float *output);
 
+/* ---- binary (1-bit) layers: Larq Compute Engine's ops ------------------- */
+/* Bitpacked tensors: ereid_nn_types.h. Outputs equal Larq Compute Engine's interpreter
+ * with its reference binary kernels (LCE 0.16), byte for byte. */
+
+/* LceQuantize float -> bitpacked: bit = (x < 0) (+0, -0 and NaN give bit 0, i.e. +1).
+ * rows x channels values in, rows x ceil(channels / 32) words out; input == output allowed. */
+ereid_status ereid_bitpack_f32_b1(int32_t rows, int32_t channels, const float *input, int32_t *output);
+
+/* LceQuantize int8 -> bitpacked: bit = (q < zero_point). */
+ereid_status ereid_bitpack_s8_b1(int32_t rows, int32_t channels, int32_t zero_point, const int8_t *input,
+                                 int32_t *output);
+
+/* LceDequantize bitpacked -> float: bit 0 -> +1.0f, bit 1 -> -1.0f. */
+ereid_status ereid_unpack_b1_f32(int32_t rows, int32_t channels, const int32_t *input, float *output);
+
+/* LceDequantize bitpacked -> int8: bit 0 -> plus_value, bit 1 -> minus_value. */
+ereid_status ereid_unpack_b1_s8(int32_t rows, int32_t channels, int32_t plus_value, int32_t minus_value,
+                                const int32_t *input, int8_t *output);
+
+/* LceBconv2d, any geometry (ereid_bconv_params). input_dims.c = words per input pixel
+ * (ceil(channels_in / 32)); filter_dims: n = output channels, h, w, c = words per group
+ * (OHWI, packed along I); output_dims.c = output channels. output: float, int8 or
+ * bitpacked words (params->output_type); transform: one per output channel (float /
+ * int8 output, else NULL); threshold: one per output channel (bitpacked, else NULL). */
+ereid_status ereid_bconv2d_b1(const ereid_context *ctx, const ereid_bconv_params *params,
+                              const ereid_bconv_transform *transform, const int32_t *threshold,
+                              const ereid_dims *input_dims, const int32_t *input,
+                              const ereid_dims *filter_dims, const int32_t *filter,
+                              const ereid_dims *output_dims, void *output);
+
+/* 1x1 filter, groups 1, no padding, any stride. EREID_ARG_ERROR otherwise. */
+ereid_status ereid_bconv2d_1x1_b1(const ereid_context *ctx, const ereid_bconv_params *params,
+                                  const ereid_bconv_transform *transform, const int32_t *threshold,
+                                  const ereid_dims *input_dims, const int32_t *input,
+                                  const ereid_dims *filter_dims, const int32_t *filter,
+                                  const ereid_dims *output_dims, void *output);
+
+/* 3x3 filter, dilation 1, groups 1, any stride / padding. EREID_ARG_ERROR otherwise. */
+ereid_status ereid_bconv2d_3x3_b1(const ereid_context *ctx, const ereid_bconv_params *params,
+                                  const ereid_bconv_transform *transform, const int32_t *threshold,
+                                  const ereid_dims *input_dims, const int32_t *input,
+                                  const ereid_dims *filter_dims, const int32_t *filter,
+                                  const ereid_dims *output_dims, void *output);
+
+/* Picks ereid_bconv2d_1x1_b1, ereid_bconv2d_3x3_b1 or ereid_bconv2d_b1. */
+ereid_status ereid_bconv2d_wrapper_b1(const ereid_context *ctx, const ereid_bconv_params *params,
+                                      const ereid_bconv_transform *transform, const int32_t *threshold,
+                                      const ereid_dims *input_dims, const int32_t *input,
+                                      const ereid_dims *filter_dims, const int32_t *filter,
+                                      const ereid_dims *output_dims, void *output);
+
+/* Scratch bytes the wrapper needs for these shapes (0: every path works in place). */
+int32_t ereid_bconv2d_wrapper_b1_get_buffer_size(const ereid_bconv_params *params,
+                                                 const ereid_dims *input_dims,
+                                                 const ereid_dims *filter_dims,
+                                                 const ereid_dims *output_dims);
+
+/* LceBMaxPool2d: input and output bitpacked (dims .c = words per pixel, equal);
+ * filter_dims: h, w used. */
+ereid_status ereid_bmaxpool2d_b1(const ereid_bmaxpool_params *params,
+                                 const ereid_dims *input_dims, const int32_t *input,
+                                 const ereid_dims *filter_dims,
+                                 const ereid_dims *output_dims, int32_t *output);
+
 #ifdef __cplusplus
 }
 #endif

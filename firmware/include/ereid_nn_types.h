@@ -196,6 +196,51 @@ typedef struct {
     int32_t zero_point;
 } ereid_affine_quant_params;
 
+/* ---- binary (1-bit) layers in Larq Compute Engine's format ---------------
+ * A bitpacked tensor is int32 NHWC with the channel axis packed: channel c is bit c % 32
+ * (LSB first) of word c / 32 of its pixel; bit 1 = -1, bit 0 = +1; every pixel starts a
+ * new word and the unused bits of its last word are 0 (the kernels keep them 0). In an
+ * ereid_dims of a bitpacked tensor, .c counts words. */
+
+/* What LceBconv2d writes (the output tensor's type). */
+typedef enum {
+    EREID_BCONV_OUT_F32 = 1, /* float: y = (float)clamp(2a) * multiplier + bias (two roundings, no FMA) */
+    EREID_BCONV_OUT_S8 = 2,  /* int8: saturate(round_half_away(y)) */
+    EREID_BCONV_OUT_B1 = 3   /* bitpacked: bit = (a > threshold) */
+} ereid_bconv_output_type;
+
+/* LceBconv2d. The accumulator a of an output is the number of differing bits, over the
+ * filter taps and the words of the output channel's group, of input XOR filter: in [0, K],
+ * K = filter h * w * channels_in / groups; the +-1 dot product is K - 2a. An out-of-image
+ * tap (SAME padding) counts as an all +1 input word when pad_value is 1, and adds
+ * (channels_in / groups) / 2 to a when pad_value is 0 (LCE's reference kernel). */
+typedef struct {
+    int32_t channels_in;     /* unpacked input channels, all groups (LCE's channels_in) */
+    int32_t groups;          /* > 1 only with channels_in / groups a multiple of 32 */
+    ereid_tile stride;
+    ereid_tile padding;      /* top/left, as TFLite's ComputePaddingHeightWidth */
+    ereid_tile dilation;
+    int32_t pad_value;       /* 0 or 1 */
+    int32_t output_type;     /* ereid_bconv_output_type */
+    int32_t clamp_min;       /* F32 / S8: the fused activation as bounds on 2a */
+    int32_t clamp_max;
+    int32_t flush_denormals; /* F32: a result below FLT_MIN in magnitude becomes a zero of its sign */
+} ereid_bconv_params;
+
+/* F32 / S8 output transform of one output channel: multiplier = (float)(-m / s),
+ * bias = (float)((b + K * m) / s + z) computed in double from the op's float32 post
+ * multiplier m and bias b, with the output scale s and zero point z (1 and 0 for float). */
+typedef struct {
+    float multiplier;
+    float bias;
+} ereid_bconv_transform;
+
+/* LceBMaxPool2d: the AND of the in-image words of each window (the max of +-1 values). */
+typedef struct {
+    ereid_tile stride;
+    ereid_tile padding;      /* top/left */
+} ereid_bmaxpool_params;
+
 #ifdef __cplusplus
 }
 #endif

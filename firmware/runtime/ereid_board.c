@@ -250,6 +250,11 @@ const char *ereid_board_core(void)
     return EREID_BOARD_CORE;
 }
 
+uint32_t ereid_board_clock_hz(void)
+{
+    return EREID_CORE_CLOCK_HZ;
+}
+
 void ereid_board_init(void)
 {
     uart_init();

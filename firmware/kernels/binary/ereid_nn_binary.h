@@ -1,0 +1,361 @@
+/*
+ * Internal helpers of the binary (1-bit) kernels: Larq Compute Engine's bitpacked format
+ * (ereid_nn_types.h), the XOR-popcount accumulation, LceBconv2d's argument checks, the
+ * conditions under which a specialised binary convolution applies (tested by the kernel
+ * and by ereid_bconv2d_wrapper_b1 alike, mirrored in edgereid/firmware/kernel_registry.py)
+ * and its output stage (float, int8 or bitpacked).
+ *
+ * Paths, chosen at compile time:
+ *   - portable C: SWAR popcounts (2-bit, 4-bit fields), several words summed per nibble
+ *     or byte before one horizontal add;
+ *   - Cortex-M4/M7/M33 (__ARM_FEATURE_DSP, no EREID_NO_DSP): the same SWAR steps, the
+ *     horizontal add of four byte counts by USADA8 (one instruction);
+ *   - Cortex-M55 (__ARM_FEATURE_MVE & 1, no EREID_NO_MVE): Helium vectors over four
+ *     output pixels (ereid_bconv2d_3x3_b1.c, ereid_bconv2d_1x1_b1.c).
+ * Integer addition is exact and the float output transform is the same two rounded
+ * operations on every path, so every path writes the same bytes.
+ */
+#ifndef EREID_NN_BINARY_H
+#define EREID_NN_BINARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ereid_nn_types.h"
+
+#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && !defined(EREID_NO_DSP)
+#define EREID_BIN_USADA8 1
+#endif
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(EREID_NO_MVE)
+#define EREID_BIN_MVE 1
+#include <arm_mve.h>
+#endif
+
+#define EREID_BIN_M1 0x55555555u
+#define EREID_BIN_M2 0x33333333u
+#define EREID_BIN_M4 0x0F0F0F0Fu
+
+/* Words of a bitpacked row of `channels` channels. */
+static inline int32_t ereid_bin_words(int32_t channels)
+{
+    return (channels + 31) / 32;
+}
+
+/* ---- popcount ---------------------------------------------------------------- */
+
+/* Per nibble, the number of set bits of x (0..4). */
+static inline uint32_t ereid_bin_nibbles(uint32_t x)
+{
+    x = x - ((x >> 1) & EREID_BIN_M1);
+    return (x & EREID_BIN_M2) + ((x >> 2) & EREID_BIN_M2);
+}
+
+/* Per byte, the sum of the two nibbles of n (each <= 15). */
+static inline uint32_t ereid_bin_bytes(uint32_t n)
+{
+    return (n & EREID_BIN_M4) + ((n >> 4) & EREID_BIN_M4);
+}
+
+/* The sum of the four bytes of b, added to acc. */
+static inline uint32_t ereid_bin_hsum(uint32_t acc, uint32_t b)
+{
+#if defined(EREID_BIN_USADA8)
+    uint32_t r;
+    __asm__("usada8 %0, %1, %2, %3" : "=r"(r) : "r"(b), "r"(0u), "r"(acc));
+    return r;
+#else
+    return acc + ((b * 0x01010101u) >> 24);
+#endif
+}
+
+static inline uint32_t ereid_bin_popcount(uint32_t x)
+{
+    return ereid_bin_hsum(0u, ereid_bin_bytes(ereid_bin_nibbles(x)));
+}
+
+/* Keep a constant in a register the compiler cannot see into: on Arm, an AND with a
+ * register mask takes a shifted operand (one instruction for (x >> k) & m) and a
+ * multiply-subtract takes a register multiplier (x - 3 * t in one MLS). */
+#if defined(__GNUC__) && defined(__arm__)
+#define EREID_BIN_OPAQUE(x) __asm__("" : "+r"(x))
+#else
+#define EREID_BIN_OPAQUE(x) ((void)0)
+#endif
+
+/* ereid_bin_nibbles with the masks and the 3 in registers: per nibble 4hi + lo - 3hi. */
+static inline uint32_t ereid_bin_nibbles_r(uint32_t x, uint32_t m1, uint32_t m2, uint32_t three)
+{
+    x = x - ((x >> 1) & m1);
+    return x - three * ((x >> 2) & m2);
+}
+
+/* ereid_bin_bytes as one AND and one multiply-subtract: per byte 16hi + lo - 15hi. */
+static inline uint32_t ereid_bin_bytes_r(uint32_t n, uint32_t fifteen)
+{
+    return n - fifteen * ((n >> 4) & EREID_BIN_M4);
+}
+
+/* popcount(x[k] ^ f[k]) over nine words, in Thumb-2 with DSP (M4, M7, M33, M55): three
+ * groups of three words, each loaded by two LDMs, XORed, reduced to nibble counts (the
+ * 2-bit step per word, then S - 3T for the three words at once), to byte counts, summed,
+ * and the four bytes added by USAD8. x is advanced by 36 and restored; f is advanced by
+ * 36 (to the next output channel's filter). 71 instructions. */
+#if defined(EREID_BIN_USADA8) && defined(__thumb2__)
+#define EREID_BIN_POP9_ASM 1
+#define EREID_BIN_POP9_GROUP(first)                                                                           \
+    "ldmia %[f]!, {r4, r5, r6}\n\t"                                                                           \
+    "ldmia %[x]!, {r7, r8, r9}\n\t"                                                                           \
+    "eor r4, r4, r7\n\t"                                                                                      \
+    "eor r5, r5, r8\n\t"                                                                                      \
+    "eor r6, r6, r9\n\t"                                                                                      \
+    "and r7, %[m1], r4, lsr #1\n\t"                                                                           \
+    "and r8, %[m1], r5, lsr #1\n\t"                                                                           \
+    "and r9, %[m1], r6, lsr #1\n\t"                                                                           \
+    "sub r4, r4, r7\n\t"                                                                                      \
+    "sub r5, r5, r8\n\t"                                                                                      \
+    "sub r6, r6, r9\n\t"                                                                                      \
+    "add r7, r4, r5\n\t"                                                                                      \
+    "add r7, r7, r6\n\t"                                                                                      \
+    "and r4, %[m2], r4, lsr #2\n\t"                                                                           \
+    "and r5, %[m2], r5, lsr #2\n\t"                                                                           \
+    "and r6, %[m2], r6, lsr #2\n\t"                                                                           \
+    "add r4, r4, r5\n\t"                                                                                      \
+    "add r4, r4, r6\n\t"                                                                                      \
+    "mls r7, %[three], r4, r7\n\t"                                                                            \
+    "and r4, r7, #0xF0F0F0F0\n\t"                                                                             \
+    "and r7, r7, #0x0F0F0F0F\n\t"                                                                             \
+    first
+
+static inline uint32_t ereid_bin_pop9_asm(const uint32_t **x, const int32_t **f, uint32_t m1, uint32_t m2,
+                                          uint32_t three)
+{
+    uint32_t acc;
+    const uint32_t *xp = *x;
+    const int32_t *fp = *f;
+    __asm__(EREID_BIN_POP9_GROUP("add %[acc], r7, r4, lsr #4\n\t")
+            EREID_BIN_POP9_GROUP("add %[acc], %[acc], r7\n\tadd %[acc], %[acc], r4, lsr #4\n\t")
+            EREID_BIN_POP9_GROUP("add %[acc], %[acc], r7\n\tadd %[acc], %[acc], r4, lsr #4\n\t")
+            "movs r4, #0\n\t"
+            "usad8 %[acc], %[acc], r4\n\t"
+            "sub %[x], %[x], #36\n\t"
+            : [acc] "=&r"(acc), [x] "+&r"(xp), [f] "+&r"(fp)
+            : [m1] "r"(m1), [m2] "r"(m2), [three] "r"(three), "m"(*(const uint32_t(*)[9])xp),
+              "m"(*(const int32_t(*)[9])fp)
+            : "r4", "r5", "r6", "r7", "r8", "r9", "cc");
+    *x = xp;
+    *f = fp;
+    return acc;
+}
+#endif
+
+/* Full adder over 32 bit positions: three words in, (sum, carry) out. */
+#define EREID_BIN_CSA(sum, carry, a, b, c)                                                                    \
+    do {                                                                                                      \
+        const uint32_t csa_u_ = (a) ^ (b);                                                                    \
+        (carry) = ((a) & (b)) | (csa_u_ & (c));                                                               \
+        (sum) = csa_u_ ^ (c);                                                                                 \
+    } while (0)
+
+/* popcount(a[i] ^ b[i]) summed over n words. Three words share a nibble sum (<= 12),
+ * up to 21 such sums a byte sum (<= 252) before the horizontal add. */
+static inline uint32_t ereid_bin_xor_popcount(const int32_t *a, const int32_t *b, int32_t n)
+{
+    const uint32_t *pa = (const uint32_t *)a, *pb = (const uint32_t *)b;
+    uint32_t total = 0;
+    while (n >= 3) {
+        uint32_t bytes = 0;
+        int32_t groups = 0;
+        while (n >= 3 && groups < 21) {
+            const uint32_t s = ereid_bin_nibbles(pa[0] ^ pb[0]) + ereid_bin_nibbles(pa[1] ^ pb[1]) +
+                               ereid_bin_nibbles(pa[2] ^ pb[2]);
+            bytes += ereid_bin_bytes(s);
+            pa += 3;
+            pb += 3;
+            n -= 3;
+            groups++;
+        }
+        total = ereid_bin_hsum(total, bytes);
+    }
+    if (n > 0) {
+        uint32_t s = ereid_bin_nibbles(pa[0] ^ pb[0]);
+        if (n > 1) {
+            s += ereid_bin_nibbles(pa[1] ^ pb[1]);
+        }
+        total = ereid_bin_hsum(total, ereid_bin_bytes(s));
+    }
+    return total;
+}
+
+/* popcount(b[i]) summed over n words (an out-of-image tap with pad_value 1). */
+static inline uint32_t ereid_bin_popcount_run(const int32_t *b, int32_t n)
+{
+    uint32_t total = 0;
+    for (int32_t i = 0; i < n; i++) {
+        total += ereid_bin_popcount((uint32_t)b[i]);
+    }
+    return total;
+}
+
+/* ---- LceBconv2d ---------------------------------------------------------------- */
+
+/* Largest filter extent (KH * KW * channels per group) a kernel accepts: 2a stays well
+ * inside int32 and in float's exact integer range (2^24). */
+#define EREID_BCONV_MAX_DEPTH (1 << 22)
+
+/* Channel block of the kernels' accumulators (one output word when bitpacked). */
+#define EREID_BCONV_BLOCK 32
+
+/* A 1x1 filter with groups 1 (no padding: SAME pads a 1x1 filter by 0). */
+#define EREID_BCONV_1X1_APPLIES(p, f_d)                                                                       \
+    ((f_d)->h == 1 && (f_d)->w == 1 && (p)->groups == 1 && (p)->padding.h == 0 && (p)->padding.w == 0)
+
+/* A 3x3 filter, dilation 1, groups 1. */
+#define EREID_BCONV_3X3_APPLIES(p, f_d)                                                                       \
+    ((f_d)->h == 3 && (f_d)->w == 3 && (p)->dilation.h == 1 && (p)->dilation.w == 1 && (p)->groups == 1)
+
+/* Everything every LceBconv2d kernel checks before it reads anything. input_dims.c and
+ * filter_dims.c count words; output_dims.c counts output channels (unpacked). */
+static inline int ereid_bconv_args_valid(const ereid_bconv_params *p, const ereid_bconv_transform *transform,
+                                         const int32_t *threshold, const ereid_dims *in_d, const int32_t *input,
+                                         const ereid_dims *f_d, const int32_t *filter, const ereid_dims *out_d,
+                                         const void *output)
+{
+    if (p == NULL || in_d == NULL || f_d == NULL || out_d == NULL || input == NULL || filter == NULL ||
+        output == NULL) {
+        return 0;
+    }
+    if (in_d->n <= 0 || in_d->h <= 0 || in_d->w <= 0 || in_d->c <= 0 || f_d->n <= 0 || f_d->h <= 0 ||
+        f_d->w <= 0 || f_d->c <= 0 || out_d->n != in_d->n || out_d->h <= 0 || out_d->w <= 0 ||
+        out_d->c != f_d->n) {
+        return 0;
+    }
+    if (p->channels_in <= 0 || p->groups <= 0 || ereid_bin_words(p->channels_in) != in_d->c ||
+        f_d->c * p->groups != in_d->c || out_d->c % p->groups != 0) {
+        return 0;
+    }
+    if (p->groups > 1 && (p->channels_in % p->groups != 0 || (p->channels_in / p->groups) % 32 != 0)) {
+        return 0;
+    }
+    if (p->stride.h <= 0 || p->stride.w <= 0 || p->dilation.h <= 0 || p->dilation.w <= 0 || p->padding.h < 0 ||
+        p->padding.w < 0 || (p->pad_value != 0 && p->pad_value != 1)) {
+        return 0;
+    }
+    if ((int64_t)f_d->h * f_d->w * (p->channels_in / p->groups) > EREID_BCONV_MAX_DEPTH) {
+        return 0;
+    }
+    switch (p->output_type) {
+    case EREID_BCONV_OUT_F32:
+    case EREID_BCONV_OUT_S8:
+        return transform != NULL && p->clamp_min <= p->clamp_max;
+    case EREID_BCONV_OUT_B1:
+        return threshold != NULL;
+    default:
+        return 0;
+    }
+}
+
+/* int8 of y as LCE's int8 output transform: round half away from zero, saturate. y is
+ * finite or +-inf (never NaN: the transform's constants are finite). */
+static inline int8_t ereid_bconv_round_s8(float y)
+{
+    if (!(y < 127.0f)) {
+        return 127;
+    }
+    if (!(y > -128.0f)) {
+        return -128;
+    }
+    int32_t t = (int32_t)y;             /* toward zero, |t| <= 127 */
+    const float frac = y - (float)t;    /* exact */
+    t += (frac >= 0.5f) - (frac <= -0.5f);
+    return (int8_t)(t < -128 ? -128 : (t > 127 ? 127 : t));
+}
+
+/* The output stage of `count` consecutive output channels from `first` of one pixel:
+ * accumulators acc[0..count) in, out_px = the pixel's output (channels_out values, or
+ * ceil(channels_out / 32) words when bitpacked). A bitpacked block starts at a multiple
+ * of 32 and holds at most 32 channels: it writes one whole word. */
+static inline void ereid_bconv_store(const ereid_bconv_params *p, const ereid_bconv_transform *transform,
+                                     const int32_t *threshold, const int32_t *acc, int32_t first, int32_t count,
+                                     void *out_px)
+{
+    if (p->output_type == EREID_BCONV_OUT_B1) {
+        uint32_t word = 0;
+        for (int32_t i = 0; i < count; i++) {
+            word |= (uint32_t)(acc[i] > threshold[first + i]) << i;
+        }
+        ((int32_t *)out_px)[first / 32] = (int32_t)word;
+        return;
+    }
+    const int32_t lo = p->clamp_min, hi = p->clamp_max;
+    const ereid_bconv_transform *t = transform + first;
+    if (p->output_type == EREID_BCONV_OUT_F32) {
+        float *out = (float *)out_px + first;
+        for (int32_t i = 0; i < count; i++) {
+            int32_t x = acc[i] * 2;
+            x = x < lo ? lo : (x > hi ? hi : x);
+            const float prod = (float)x * t[i].multiplier;
+            float y = prod + t[i].bias;
+            if (p->flush_denormals && y != 0.0f && y < 1.17549435e-38f && y > -1.17549435e-38f) {
+                y = y * 0.0f; /* a zero with y's sign, as a flush-to-zero FPU gives */
+            }
+            out[i] = y;
+        }
+    } else {
+        int8_t *out = (int8_t *)out_px + first;
+        for (int32_t i = 0; i < count; i++) {
+            int32_t x = acc[i] * 2;
+            x = x < lo ? lo : (x > hi ? hi : x);
+            const float prod = (float)x * t[i].multiplier;
+            const float y = prod + t[i].bias;
+            out[i] = ereid_bconv_round_s8(y);
+        }
+    }
+}
+
+/* Geometry of one LceBconv2d call, shared by its kernels. */
+typedef struct {
+    const int32_t *input;      /* batch 0 */
+    const int32_t *filter;
+    int32_t in_h, in_w, in_words;
+    int32_t k_h, k_w, f_words; /* filter taps, words per tap (= words per group) */
+    int32_t tap_words;         /* k_h * k_w * f_words: one output channel's filter */
+    int32_t out_c, out_c_per_group, out_words_per_px; /* out_words_per_px: values or words per pixel */
+    int32_t zero_count;        /* pad_value 0: added per out-of-image tap */
+} ereid_bconv_geom;
+
+static inline void ereid_bconv_geom_init(ereid_bconv_geom *g, const ereid_bconv_params *p, const ereid_dims *in_d,
+                                         const int32_t *input, const ereid_dims *f_d, const int32_t *filter,
+                                         const ereid_dims *out_d)
+{
+    g->input = input;
+    g->filter = filter;
+    g->in_h = in_d->h;
+    g->in_w = in_d->w;
+    g->in_words = in_d->c;
+    g->k_h = f_d->h;
+    g->k_w = f_d->w;
+    g->f_words = f_d->c;
+    g->tap_words = f_d->h * f_d->w * f_d->c;
+    g->out_c = out_d->c;
+    g->out_c_per_group = out_d->c / p->groups;
+    g->out_words_per_px = p->output_type == EREID_BCONV_OUT_B1 ? ereid_bin_words(out_d->c) : out_d->c;
+    g->zero_count = (p->channels_in / p->groups) / 2;
+}
+
+/* Accumulators of output channels [first, first + count) at output pixel (b, oy, ox), any
+ * geometry: every tap checked against the image (ereid_bconv2d_b1.c). */
+void ereid_bconv2d_pixel_b1(const ereid_bconv_params *p, const ereid_bconv_geom *g, int32_t b, int32_t oy,
+                            int32_t ox, int32_t first, int32_t count, int32_t *acc);
+
+/* Output pixel (b, oy, ox) written whole by the generic path (every block of channels). */
+void ereid_bconv2d_pixel_out_b1(const ereid_bconv_params *p, const ereid_bconv_geom *g,
+                                const ereid_bconv_transform *transform, const int32_t *threshold, int32_t b,
+                                int32_t oy, int32_t ox, void *output);
+
+/* Byte size of one output value or word. */
+static inline int32_t ereid_bconv_out_elem_bytes(int32_t output_type)
+{
+    return output_type == EREID_BCONV_OUT_S8 ? 1 : 4;
+}
+
+#endif /* EREID_NN_BINARY_H */
