@@ -126,12 +126,13 @@ def foreign_entries(folder, legacy=None) -> list[str]:
     names of the files edgereid writes there."""
     folder = Path(folder)
     record = _owned_list(folder)
+    owned_dirs = set(record["dirs"]) if record else set()
     foreign, dirs, with_files, skip = [], [], set(), ()
     for rel, p, is_dir in _walk(folder):
         if rel.startswith(skip):
             continue
         if is_dir:
-            if record is not None and rel not in record["dirs"]:
+            if record is not None and rel not in owned_dirs:
                 foreign.append(rel + "/")
                 skip += (rel + "/",)
             dirs.append(rel)
@@ -145,8 +146,13 @@ def foreign_entries(folder, legacy=None) -> list[str]:
         elif record is not None:
             if rel not in record["files"]:
                 foreign.append(rel)
-            elif record["files"][rel] != _digest(p):
-                foreign.append(f"{rel} (changed)")
+            else:
+                try:
+                    same = record["files"][rel] == _digest(p)
+                except OSError:
+                    same = False
+                if not same:
+                    foreign.append(f"{rel} (changed)")
         elif legacy is None or not legacy(rel):
             foreign.append(rel)
     if record is None:  # an empty folder is nobody's output: edgereid writes none

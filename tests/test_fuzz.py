@@ -42,7 +42,8 @@ def test_short_seeded_run_has_no_bugs_hangs_or_sanitizer_findings(tmp_path):
     assert o.get("accepted", 0) > 0 and o.get("refused", 0) > 100
     assert set(report.by_level) == {"bytes", "schema"}
     assert len(report.sample) == 5
-    assert report.sample_outcomes == {"equal": 5}, report.sample
+    assert set(report.sample_outcomes) <= {"equal", "both_refuse"}, report.sample
+    assert report.sample_outcomes.get("equal", 0) >= 3, report.sample
     assert report.failures == 0
     assert time.time() - start < 120
 
@@ -96,3 +97,29 @@ def test_cli_writes_the_counts_and_the_command(tmp_path):
     assert rc == 0
     assert "Command: `.venv/bin/python tools/fuzz_build.py --n 60 --seed 4 --quiet --out" in text
     assert "| total | 60 |" in text and "| other exception or multi-line refusal (bug) | 0 |" in text
+
+
+@needs_gcc
+def test_the_sanitizer_sample_catches_what_an_unchecked_op_does(tmp_path, monkeypatch):
+    """With MEAN's check switched off, a declared output smaller than what MEAN computes
+    makes the kernel write past the caller's output buffer: ASan must report it."""
+    import dataclasses
+
+    import edgereid.firmware.lowering as lowering
+    from edgereid.tflite import parse_graph, write_graph
+    from edgereid.tflite.builder import build_model
+
+    spec = {"name": "mean", "seed": 2, "inputs": [{"name": "x", "shape": [1, 4, 3, 6], "scale": 0.05,
+                                                   "zero_point": 3}],
+            "ops": [{"op": "MEAN", "axis": [1, 2], "keep_dims": False}]}
+    g = parse_graph(build_model(spec))
+    y = g.outputs[0]
+    g.tensors[y] = dataclasses.replace(g.tensors[y], shape=(1, 2))       # MEAN computes [1, 6]
+    path = tmp_path / "mean.tflite"
+    path.write_bytes(write_graph(g))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setitem(lowering._CHECKS, "MEAN", lambda c: None)
+    outcome, detail = fuzz_build.check_sample(path, work, 0, tmp_path / "objects")
+    assert outcome == "sanitizer", detail
+    assert "buffer-overflow" in detail

@@ -519,7 +519,7 @@ def test_injected_drops_and_corruptions_every_inference_completes_or_fails_clean
 
 
 @needs_gcc
-def test_host_process_is_killed_when_python_crashes(host_stub, tmp_path):
+def test_host_process_is_killed_when_python_crashes(host_stub):
     """A crash (here SIGSEGV, as LiteRT's was) runs no `finally`: the child must die anyway."""
     _assert_child_dies_with_parent(f"HostTransport({str(host_stub)!r})")
 

@@ -303,6 +303,19 @@ def test_board_spec_in_code_cannot_reach_the_makefile(tmp_path, model):
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("field", ["qemu_machine", "qemu_cpu"])
+def test_qemu_names_cannot_carry_qemu_properties(tmp_path, field):
+    with open(REPO / "boards" / "mps2-an386.yaml") as f:
+        data = yaml.safe_load(f)
+    data["name"] = "evil"
+    data["run"][field] = "mps2-an386,dumpdtb=/tmp/overwritten" if field == "qemu_machine" else "-d"
+    path = tmp_path / "evil.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(BoardError, match=rf"field run\.{field}: expected a QEMU model name"):
+        load_board(path)
+
+
+@pytest.mark.unit
 def test_shipped_boards_and_ordinary_values_pass():
     from edgereid.boards import list_boards
     from edgereid.firmware.toolchain import Toolchain

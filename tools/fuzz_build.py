@@ -22,7 +22,7 @@ Then up to --sanitize-sample distinct accepted mutants are built for the host wi
 BUILTIN_REF's byte for byte (LiteRT runs in a child process, so that an abort or crash
 in it is an outcome, not the end of the run). Outcomes: equal; mismatch; sanitizer
 finding; firmware error (non-zero exit without a sanitizer report); build error;
-accepted although LiteRT refuses the model.
+accepted although LiteRT refuses the model; both refuse to run it (not a failure).
 
 Exit status 1 if any bug, hang, mismatch, sanitizer finding, firmware or build error, or
 model accepted where LiteRT refuses it was seen.
@@ -441,7 +441,7 @@ class SampleResult:
     case: int
     model: str
     mutation: str
-    outcome: str     # equal | mismatch | sanitizer | firmware_error | build_error | litert_refuses
+    outcome: str     # equal | both_refuse | mismatch | sanitizer | firmware_error | build_error | litert_refuses
     detail: str = ""
 
 
@@ -494,7 +494,7 @@ def check_sample(path: Path, workdir: Path, case: int, cache: Path, inputs_per_m
         fw_outputs.append((i, (workdir / "out.bin").read_bytes()))
     if ref_rc != 0:
         if not fw_outputs:
-            return "equal", "both the firmware and LiteRT refuse to run it"
+            return "both_refuse", f"the firmware and LiteRT both refuse to run it (LiteRT: {ref_err})"
         return "litert_refuses", f"LiteRT exit {ref_rc}: {ref_err}"
     with np.load(workdir / "ref.npz") as refs:
         for i, got in fw_outputs:
@@ -632,7 +632,8 @@ def format_markdown(report: FuzzReport, command: str) -> str:
     lines += [f"| {r.replace('|', '/')} | {c} |" for r, c in list(report.refusal_reasons.items())[:20]]
     lines += ["", "## Sanitizer builds compared with LiteRT BUILTIN_REF", "",
               "| outcome | mutants |", "|---|---|"]
-    for key, label in (("equal", "equal to LiteRT BUILTIN_REF (or both refuse to run it)"),
+    for key, label in (("equal", "equal to LiteRT BUILTIN_REF, byte for byte"),
+                       ("both_refuse", "the firmware and LiteRT both refuse to run it"),
                        ("mismatch", "output differs"), ("sanitizer", "ASan/UBSan finding"),
                        ("firmware_error", "firmware failed without a sanitizer report"),
                        ("build_error", "build failed"), ("litert_refuses", "accepted, but LiteRT refuses it")):

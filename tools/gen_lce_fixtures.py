@@ -163,7 +163,7 @@ F = [
     Fixture("bitpacked_c3_c70", "two binary convs in a row: the first writes bitpacked output (70 channels, "
             "thresholds; BN with negative scales flips filters), the second reads it", (8, 8, 3),
             ("LceQuantize", "LceBconv2d", "LceBconv2d"),
-            _q("LceBconv2d:output=bitpacked", "LceBconv2d:output=float32", "LceBconv2d:channels_out%32!=0",
+            _q("LceBconv2d:output=bitpacked", "LceBconv2d:output=float32", "LceBconv2d:output=bitpacked,channels_out%32!=0",
                "LceBconv2d:padding=SAME,pad_values=1", "LceBconv2d:padding=VALID"),
             lambda L: L.bn()(L.qconv(17, 3)(L.bn()(L.qconv(70, 3, padding="same", pad_values=1.0)(L.x))))),
     Fixture("bitpacked_s2_c40_c32", "bitpacked output of exactly one word (32 channels) after a stride-2 VALID "
@@ -178,7 +178,7 @@ F = [
                 L.bn()(L.qconv(32, 3, padding="same", pad_values=1.0)(L.x)))))),
     Fixture("bmaxpool_3x3_s2_same_c70", "binary max pool 3x3 stride 2 SAME (windows clipped at the edges) on 70 "
             "channels (3 words)", (9, 9, 8), ("LceQuantize", "LceBconv2d", "LceBMaxPool2d", "LceBconv2d"),
-            _q("LceBMaxPool2d:padding=SAME", "LceBconv2d:output=bitpacked", "LceBconv2d:channels_out%32!=0",
+            _q("LceBMaxPool2d:padding=SAME", "LceBconv2d:output=bitpacked", "LceBconv2d:output=bitpacked,channels_out%32!=0",
                "LceBconv2d:channels_in%32!=0"),
             lambda L: L.bn()(L.qconv(16, 3)(L.maxpool(3, 2, "same")(
                 L.bn()(L.qconv(70, 3, padding="same", pad_values=1.0)(L.x)))))),
@@ -198,7 +198,7 @@ F = [
             lambda L: L.bn()(L.qconv(24, 3, padding="same", pad_values=0.0, groups=4)(L.x))),
     Fixture("dequantize_float_c40", "a sign as the model output: bitpacked conv output -> LceDequantize to float",
             (6, 6, 8), ("LceQuantize", "LceBconv2d", "LceDequantize"),
-            _q("LceDequantize:output=float32", "LceBconv2d:output=bitpacked", "LceBconv2d:channels_out%32!=0"),
+            _q("LceDequantize:output=float32", "LceBconv2d:output=bitpacked", "LceBconv2d:output=bitpacked,channels_out%32!=0"),
             lambda L: L.sign()(L.bn()(L.qconv(40, 3)(L.x)))),
     Fixture("i8_bconv_same1_c17", "int8 in (zero point -43) -> LceQuantize from int8 -> binary conv with int8 "
             "output (fake-quant ranges in the graph)", (6, 7, 17), ("LceQuantize", "LceBconv2d"),
@@ -221,7 +221,7 @@ F = [
             patch={1: {"fused_activation_function": 3}}),
     Fixture("i8_dequantize_c17_c70", "int8 in -> bitpacked conv output (70 channels) -> LceDequantize to int8 "
             "(asymmetric range: -1 saturates)", (5, 6, 17), ("LceQuantize", "LceBconv2d", "LceDequantize"),
-            _qi("LceDequantize:output=int8", "LceBconv2d:output=bitpacked", "LceBconv2d:channels_out%32!=0"),
+            _qi("LceDequantize:output=int8", "LceBconv2d:output=bitpacked", "LceBconv2d:output=bitpacked,channels_out%32!=0"),
             lambda L: L.fq(-0.5, 2.0)(L.sign()(L.bn()(L.qconv(70, 3, padding="same", pad_values=1.0)(L.x)))),
             int8_input=(-2.0, 4.0)),
     Fixture("i8_bconv_maxpool", "int8 binary conv output into an int8 MAX_POOL_2D", (6, 6, 8),

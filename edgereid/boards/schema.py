@@ -89,8 +89,8 @@ BOARD_SCHEMA = Field((dict,), children={
     }),
     "run": Field((dict,), children={
         "kind": Field(STR, enum=RUN_KINDS),
-        "qemu_machine": Field(STR, required=False),
-        "qemu_cpu": Field(STR, required=False),
+        "qemu_machine": Field(STR, required=False, check=trust.is_qemu_name, what=trust.QEMU_RULE),
+        "qemu_cpu": Field(STR, required=False, check=trust.is_qemu_name, what=trust.QEMU_RULE),
         "ticks_per_instruction": Field(NUM, required=False, minimum=0),
         "serial_port": Field(STR, required=False, nullable=True),
         "baudrate": Field(INT, required=False, minimum=1),

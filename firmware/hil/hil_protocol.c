@@ -126,7 +126,7 @@ int ereid_hil_receive(ereid_hil_rx_t *rx, ereid_hil_header_t *header, ereid_hil_
         }
         code = EREID_HIL_ERR_BAD_CRC;
     }
-    (void)replay_after_reject; (void)consumed;
+    replay_after_reject(rx, consumed);
     return code;
 }
 
