@@ -12,7 +12,8 @@ a runtime or CI dependency. This script re-runs itself there (`--convert-into`) 
 the .tflite files back; everything else runs in edgereid's own environment: the reader
 (edgereid.tflite.read_graph) checks each graph holds the ops the fixture is meant to
 have, and LCE's interpreter with the reference bconv kernel (edgereid.tflite.LceRunner)
-gives the outputs.
+gives the outputs; in a graph that also holds builtin ops, op by op, the builtin ones
+on LiteRT's BUILTIN_REF (see reference_outputs: LCE runs them with optimized kernels).
 
 Per fixture NAME, in --out:
   NAME.tflite          the converted model (one input, one output)
@@ -163,7 +164,8 @@ F = [
     Fixture("bitpacked_c3_c70", "two binary convs in a row: the first writes bitpacked output (70 channels, "
             "thresholds; BN with negative scales flips filters), the second reads it", (8, 8, 3),
             ("LceQuantize", "LceBconv2d", "LceBconv2d"),
-            _q("LceBconv2d:output=bitpacked", "LceBconv2d:output=float32", "LceBconv2d:output=bitpacked,channels_out%32!=0",
+            _q("LceBconv2d:output=bitpacked", "LceBconv2d:output=float32",
+               "LceBconv2d:output=bitpacked,channels_out%32!=0",
                "LceBconv2d:padding=SAME,pad_values=1", "LceBconv2d:padding=VALID"),
             lambda L: L.bn()(L.qconv(17, 3)(L.bn()(L.qconv(70, 3, padding="same", pad_values=1.0)(L.x))))),
     Fixture("bitpacked_s2_c40_c32", "bitpacked output of exactly one word (32 channels) after a stride-2 VALID "
@@ -178,7 +180,8 @@ F = [
                 L.bn()(L.qconv(32, 3, padding="same", pad_values=1.0)(L.x)))))),
     Fixture("bmaxpool_3x3_s2_same_c70", "binary max pool 3x3 stride 2 SAME (windows clipped at the edges) on 70 "
             "channels (3 words)", (9, 9, 8), ("LceQuantize", "LceBconv2d", "LceBMaxPool2d", "LceBconv2d"),
-            _q("LceBMaxPool2d:padding=SAME", "LceBconv2d:output=bitpacked", "LceBconv2d:output=bitpacked,channels_out%32!=0",
+            _q("LceBMaxPool2d:padding=SAME", "LceBconv2d:output=bitpacked",
+               "LceBconv2d:output=bitpacked,channels_out%32!=0",
                "LceBconv2d:channels_in%32!=0"),
             lambda L: L.bn()(L.qconv(16, 3)(L.maxpool(3, 2, "same")(
                 L.bn()(L.qconv(70, 3, padding="same", pad_values=1.0)(L.x)))))),
@@ -198,7 +201,8 @@ F = [
             lambda L: L.bn()(L.qconv(24, 3, padding="same", pad_values=0.0, groups=4)(L.x))),
     Fixture("dequantize_float_c40", "a sign as the model output: bitpacked conv output -> LceDequantize to float",
             (6, 6, 8), ("LceQuantize", "LceBconv2d", "LceDequantize"),
-            _q("LceDequantize:output=float32", "LceBconv2d:output=bitpacked", "LceBconv2d:output=bitpacked,channels_out%32!=0"),
+            _q("LceDequantize:output=float32", "LceBconv2d:output=bitpacked",
+               "LceBconv2d:output=bitpacked,channels_out%32!=0"),
             lambda L: L.sign()(L.bn()(L.qconv(40, 3)(L.x)))),
     Fixture("i8_bconv_same1_c17", "int8 in (zero point -43) -> LceQuantize from int8 -> binary conv with int8 "
             "output (fake-quant ranges in the graph)", (6, 7, 17), ("LceQuantize", "LceBconv2d"),
@@ -221,7 +225,8 @@ F = [
             patch={1: {"fused_activation_function": 3}}),
     Fixture("i8_dequantize_c17_c70", "int8 in -> bitpacked conv output (70 channels) -> LceDequantize to int8 "
             "(asymmetric range: -1 saturates)", (5, 6, 17), ("LceQuantize", "LceBconv2d", "LceDequantize"),
-            _qi("LceDequantize:output=int8", "LceBconv2d:output=bitpacked", "LceBconv2d:output=bitpacked,channels_out%32!=0"),
+            _qi("LceDequantize:output=int8", "LceBconv2d:output=bitpacked",
+                "LceBconv2d:output=bitpacked,channels_out%32!=0"),
             lambda L: L.fq(-0.5, 2.0)(L.sign()(L.bn()(L.qconv(70, 3, padding="same", pad_values=1.0)(L.x)))),
             int8_input=(-2.0, 4.0)),
     Fixture("i8_bconv_maxpool", "int8 binary conv output into an int8 MAX_POOL_2D", (6, 6, 8),
@@ -486,11 +491,44 @@ def _tensor_entry(t) -> dict:
             "zero_points": list(t.zero_points)}
 
 
+def _lce_outputs(model, xs):
+    from edgereid.tflite import LceRunner
+    with LceRunner(model) as runner:
+        return [runner.run([x])[0] for x in xs]
+
+
+def reference_outputs(graph, xs):
+    """The outputs of a graph mixing Lce* and builtin ops, op by op, each op on its own
+    oracle (DESIGN.md, "Bit-exactness"): Lce* ops on LCE's interpreter (reference bconv),
+    builtin ops on LiteRT's BUILTIN_REF. LCE's interpreter runs builtin ops with TFLite's
+    optimized kernels, which differ from BUILTIN_REF (int8 CONV_2D: about 0.2% of outputs
+    by 1), and a 1 before an LceQuantize flips a bit: a whole-graph LCE run is no reference
+    for the builtin ops of a mixed graph."""
+    from edgereid.tflite import LceRunner, LiteRTRunner, write_graph
+
+    steps = []
+    try:
+        for op in graph.ops:
+            inputs = tuple(i for i in op.inputs if i >= 0 and not graph.tensors[i].is_const)
+            one = write_graph(dataclasses.replace(graph, ops=[op], inputs=inputs, outputs=op.outputs, metadata={}))
+            steps.append((op, inputs, LceRunner(one) if op.is_custom else LiteRTRunner(one, reference_kernels=True)))
+        results = []
+        for x in xs:
+            values = {graph.inputs[0]: x}
+            for op, inputs, runner in steps:
+                values.update(zip(op.outputs, runner.run([values[i] for i in inputs])))
+            results.append(values[graph.outputs[0]])
+        return results
+    finally:
+        for _, _, runner in steps:
+            runner.close()
+
+
 def write_fixture(fx: Fixture, tflite: Path, out: Path) -> dict:
     """Check the converted graph, run the reference, write the files; the manifest entry."""
     import numpy as np
     from edgereid.errors import TFLiteError
-    from edgereid.tflite import LceRunner, read_graph, seeded_inputs, write_graph
+    from edgereid.tflite import read_graph, seeded_inputs, write_graph
 
     graph = read_graph(tflite)
     if fx.patch:   # an option combination the converter never writes: set it in the converted graph
@@ -523,9 +561,10 @@ def write_fixture(fx: Fixture, tflite: Path, out: Path) -> dict:
                                               "sha256": hashlib.sha256(seeded.tobytes()).hexdigest()},
                             "then": "edge_input"},
              "weights_seed": fx.seed}
+    oracle = "per-op" if any(not op.is_custom for op in graph.ops) else "lce"
+    entry["oracle"] = oracle
     try:
-        with LceRunner(tflite) as runner:
-            ys = np.stack([runner.run([x])[0] for x in xs])
+        ys = np.stack(reference_outputs(graph, list(xs)) if oracle == "per-op" else _lce_outputs(tflite, xs))
         if fx.refused:
             raise SystemExit(f"{fx.name}: expected LCE's reference kernel to refuse it, it ran")
         np.save(out / f"{fx.name}.outputs.npy", ys)
@@ -561,7 +600,10 @@ def generate(out: Path, venv: Path, names) -> dict:
     manifest = {
         "generator": "tools/gen_lce_fixtures.py",
         "converter": "larq_compute_engine.convert_keras_model (TF_USE_LEGACY_KERAS=1)",
-        "reference": "Larq Compute Engine interpreter, reference bconv kernel (edgereid.tflite.LceRunner)",
+        "reference": {"lce": "the whole graph on Larq Compute Engine's interpreter, reference bconv kernel "
+                             "(edgereid.tflite.LceRunner)",
+                      "per-op": "op by op: Lce* ops on LCE's interpreter (reference bconv), builtin ops on LiteRT "
+                                "BUILTIN_REF (LCE's interpreter runs builtin ops with optimized kernels)"},
         "versions": versions,
         "fixtures": fixtures,
         "coverage": dict(sorted(coverage.items())),
