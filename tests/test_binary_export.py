@@ -9,9 +9,12 @@ import torch
 from torch import nn
 
 from edgereid.errors import ExportError
-from edgereid.export.lce import LceEmbedder, export_lce, lce_op_counts, quantize_image, torch_signs
+from edgereid.export.lce import (LceEmbedder, export_lce, lce_op_counts, mbqm, quantize_image, quantize_multiplier,
+                                 torch_signs)
 from edgereid.models import build_model
-from edgereid.tflite import LceRunner, lce_available, parse_graph, read_metadata, unpack_bits
+from edgereid.tflite import (LceRunner, LiteRTRunner, lce_available, parse_graph, read_metadata, seeded_inputs,
+                             unpack_bits)
+from edgereid.tflite.builder import build_model as build_tflite
 
 needs_lce = pytest.mark.skipif(not lce_available(), reason="Larq Compute Engine runtime not installed (tools/setup.sh)")
 torch.set_num_threads(1)
@@ -202,3 +205,28 @@ def test_metadata_lists_debug_outputs(tmp_path):
     meta = read_metadata(tmp_path / "d.tflite")
     assert meta["debug_outputs"] == list(res.debug_outputs)
     assert json.loads(json.dumps(meta))["outputs"][0]["dtype"] == "int8"
+
+
+@needs_lce
+def test_lce_interpreter_rounds_the_final_int8_shift_half_up():
+    """LCE's interpreter runs TFLite's optimized int8 CONV_2D: its last rounding shift takes halves up, where
+    LiteRT's reference kernel takes them away from zero. The export's emulation follows the interpreter."""
+    data = build_tflite({"inputs": [{"name": "x", "shape": [1, 8, 6, 16], "scale": 0.03, "zero_point": 5}],
+                         "ops": [{"op": "CONV_2D", "filters": 32, "kernel": [1, 1]}]})
+    graph = parse_graph(data)
+    op = graph.ops[0]
+    x_t, w_t, b_t, y_t = (graph.tensors[i] for i in (*op.inputs, op.outputs[0]))
+    w, b = w_t.array().astype(np.int64).reshape(32, 16), b_t.array().astype(np.int64)
+    lce_vs_ref = 0
+    with LceRunner(data) as lce, LiteRTRunner(data) as ref:
+        for (x,) in seeded_inputs(lce.inputs, 20, seed=1):
+            acc = (x.astype(np.int64).reshape(-1, 16) - x_t.zero_point) @ w.T + b
+            for optimized, runner in ((True, lce), (False, ref)):
+                want = np.empty_like(acc)
+                for c in range(32):
+                    m, shift = quantize_multiplier(float(x_t.scale) * float(w_t.scales[c]) / float(y_t.scale))
+                    want[:, c] = mbqm(acc[:, c], m, shift, optimized=optimized)
+                want = np.clip(want + y_t.zero_point, -128, 127).reshape(1, 8, 6, 32)
+                np.testing.assert_array_equal(runner.run([x])[0], want)
+            lce_vs_ref += int((lce.run([x])[0] != ref.run([x])[0]).sum())
+    assert lce_vs_ref > 0   # the two roundings do differ on these inputs

@@ -5,15 +5,18 @@ tools/gen_lce_fixtures.py with LCE's own converter): no TensorFlow needed here.
   format invariants its manifest entry records, and its files are the ones hashed there;
 - the options it claims to cover are derived again from its graph (not trusted), and
   together the fixtures cover every option of issue 10 item 1;
-- LCE's interpreter (edgereid.tflite.LceRunner, reference bconv) reproduces the committed
-  outputs exactly, and refuses the bad-input fixture with the recorded message;
-- the host firmware (ASan + UBSan) matches the committed outputs bit for bit (float by
-  bit pattern, -0.0 == +0.0). Until the firmware lowers an op of a fixture, that
-  fixture's test is an expected failure (strict, FirmwareError): it turns into a
-  failure to fix (the xfail to drop) as soon as the lowering registers the op.
+- the reference reproduces the committed outputs exactly: LCE's interpreter
+  (edgereid.tflite.LceRunner, reference bconv) for graphs of Lce* ops; op by op, with
+  LiteRT BUILTIN_REF for the builtin ops, for mixed graphs (Oracle says why); LCE's
+  reference kernel refuses the bad-input fixture with the recorded message;
+- the host firmware (ASan + UBSan) matches the committed outputs and the live reference
+  on 64 random inputs per fixture bit for bit (float by bit pattern, -0.0 == +0.0). A
+  fixture holding an op the firmware does not lower is an expected failure (strict,
+  FirmwareError), which fails as soon as the lowering registers the op (drop the mark).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -251,18 +254,82 @@ def test_comparison_is_by_bit_pattern_with_signed_zeros_equal():
         _assert_same(np.array([0, 1, -3], dtype=np.int8), np.array([0, 1, -2], dtype=np.int8), "int8")
 
 
-# ---- LCE's interpreter ----------------------------------------------------------------------
+# ---- the reference: LCE's interpreter, op by op with BUILTIN_REF in mixed graphs --------------
+
+class Oracle:
+    """The bit-exact reference of one fixture (DESIGN.md, "Bit-exactness"): a graph of Lce* ops
+    runs whole on LCE's interpreter (reference bconv); a graph that also holds builtin ops
+    runs op by op, Lce* ops on LCE's interpreter and builtin ops on LiteRT BUILTIN_REF: LCE's
+    interpreter runs builtin ops with TFLite's optimized kernels, which are not the reference
+    (test_lce_runs_builtin_ops_with_optimized_kernels)."""
+
+    def __init__(self, name: str):
+        entry = ENTRIES[name]
+        self.graph = read_graph(FIXTURES / entry["files"]["tflite"])
+        self.per_op = any(not op.is_custom for op in self.graph.ops)
+        assert entry["oracle"] == ("per-op" if self.per_op else "lce"), name
+        self.steps = []
+        if not self.per_op:
+            self.steps.append((None, self.graph.inputs, LceRunner(FIXTURES / entry["files"]["tflite"])))
+            return
+        from edgereid.tflite import LiteRTRunner, write_graph
+        for op in self.graph.ops:
+            inputs = tuple(i for i in op.inputs if i >= 0 and not self.graph.tensors[i].is_const)
+            one = write_graph(dataclasses.replace(self.graph, ops=[op], inputs=inputs, outputs=op.outputs,
+                                                  metadata={}))
+            self.steps.append((op, inputs, LceRunner(one) if op.is_custom else
+                               LiteRTRunner(one, reference_kernels=True)))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        values = {self.graph.inputs[0]: x}
+        for op, inputs, runner in self.steps:
+            outputs = op.outputs if op is not None else self.graph.outputs
+            values.update(zip(outputs, runner.run([values[i] for i in inputs])))
+        return values[self.graph.outputs[0]]
+
+    def close(self):
+        for _, _, runner in self.steps:
+            runner.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 @pytest.mark.integration
 @needs_lce
-def test_lce_interpreter_reproduces_committed_outputs():
-    for name in RUNNABLE:
-        want = _outputs(name)
-        with LceRunner(FIXTURES / ENTRIES[name]["files"]["tflite"]) as runner:
-            for i, x in enumerate(_input_sets(name)):
-                got = runner.run([x])[0]
-                assert got.dtype == want.dtype and np.array_equal(got.view(np.uint8), want[i].view(np.uint8)), \
-                    f"{name} input set {i}"
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_reference_reproduces_committed_outputs(name):
+    if ENTRIES[name]["oracle"] == "per-op":
+        pytest.importorskip("ai_edge_litert")
+    want = _outputs(name)
+    with Oracle(name) as oracle:
+        for i, x in enumerate(_input_sets(name)):
+            got = oracle.run(x)
+            assert got.dtype == want.dtype and np.array_equal(got.view(np.uint8), want[i].view(np.uint8)), \
+                f"{name} input set {i}"
+
+
+@pytest.mark.integration
+@needs_lce
+def test_lce_runs_builtin_ops_with_optimized_kernels():
+    """Why mixed graphs run op by op: LCE's interpreter and LiteRT BUILTIN_REF disagree on the
+    int8 CONV_2D of mixed_int8_net (by one, on a few outputs per input)."""
+    pytest.importorskip("ai_edge_litert")
+    from edgereid.tflite import LiteRTRunner, write_graph
+    graph = read_graph(FIXTURES / ENTRIES["mixed_int8_net"]["files"]["tflite"])
+    conv = graph.ops[0]
+    assert conv.kind == "CONV_2D"
+    one = write_graph(dataclasses.replace(graph, ops=[conv], outputs=conv.outputs, metadata={}))
+    differ = 0
+    with LceRunner(one) as lce, LiteRTRunner(one, reference_kernels=True) as ref:
+        for (x,) in seeded_inputs([graph.tensors[graph.inputs[0]]], 16, 1):
+            a, b = lce.run([x])[0].astype(np.int32), ref.run([x])[0].astype(np.int32)
+            assert np.abs(a - b).max() <= 1
+            differ += int((a != b).sum())
+    assert differ > 0
 
 
 @pytest.mark.integration
@@ -337,15 +404,17 @@ RANDOM_SETS, RANDOM_SEED = 64, 1
 @pytest.mark.parametrize("name", _firmware_params(RUNNABLE, FirmwareError))
 def test_host_firmware_matches_lce_interpreter_on_64_random_inputs(name, tmp_path, host_build):
     """Issue 10, "What must show": 64 random inputs per fixture, every output byte equal to
-    LCE's interpreter (live, not committed), host build under ASan and UBSan."""
+    the reference (live, not committed: Oracle), host build under ASan and UBSan."""
     from edgereid.firmware.bitexact import run_firmware
 
+    if ENTRIES[name]["oracle"] == "per-op":
+        pytest.importorskip("ai_edge_litert")
     result = host_build(name)
     entry = ENTRIES[name]
     spec = (tuple(entry["input"]["shape"]), np.dtype(entry["input"]["dtype"]))
-    with LceRunner(FIXTURES / entry["files"]["tflite"]) as runner:
+    with Oracle(name) as oracle:
         for i, (x,) in enumerate(seeded_inputs([spec], RANDOM_SETS, RANDOM_SEED)):
-            want = runner.run([x])[0]
+            want = oracle.run(x)
             _assert_same(run_firmware(result.executable, x, want, tmp_path), want, f"{name} random input {i}")
 
 

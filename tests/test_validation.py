@@ -455,3 +455,59 @@ def test_control_characters_in_names_keep_errors_on_one_line(tmp_path):
     _set_tensor(g, g.inputs[0], name="x\nINJECTED", zero_points=(300,))
     msg = _refused(tmp_path, g, r"tensor 0 'x\\nINJECTED': quantization zero_point")
     assert "INJECTED" in msg
+
+
+# ---- what LiteRT's Prepare refuses is refused too --------------------------------------------
+
+def test_int8_convolution_without_bias_is_refused(tmp_path):
+    g = _graph("CONV_2D")
+    op = _op(g, "CONV_2D")
+    _set_op(g, op, inputs=op.inputs[:2])
+    _refused(tmp_path, g, r"op 0 \(CONV_2D\) has 2 inputs; expected 3")
+
+
+@pytest.mark.parametrize("key, value, pattern", [
+    ("dilation_h_factor", 40000, r"option dilation_h_factor is 40000; expected an integer in \[1, 32767\]"),
+    ("quantized_bias_type", 4, r"option quantized_bias_type is 4; expected 0 \(unset\) or 2 \(INT32\)"),
+])
+def test_conv_options_litert_refuses(key, value, pattern, tmp_path):
+    g = _graph("CONV_2D")
+    op = _op(g, "CONV_2D")
+    _set_op(g, op, options=dict(op.options, **{key: value}))
+    _refused(tmp_path, g, pattern)
+
+
+def test_schema_version_other_than_3_is_refused(tmp_path):
+    def edit(model):
+        model.version = 4
+
+    path = tmp_path / "v.tflite"
+    path.write_bytes(_raw_edit(build_model(SPECS["CONV_2D"]), edit))
+    with pytest.raises(FirmwareError, match=r"v.tflite: schema version 4; expected 3"):
+        read_tflite(path)
+
+
+@pytest.mark.parametrize("kind, options, axis, good, bad", [
+    ("SQUEEZE", {"squeeze_dims": (0,)}, None, (9, 8, 5), (1, 360)),
+    ("SQUEEZE", {}, None, (9, 8, 5), (9, 40)),
+    ("EXPAND_DIMS", {}, 1, (9, 1, 8, 5), (9, 8, 1, 5)),
+    ("EXPAND_DIMS", {}, -1, (9, 8, 5, 1), (1, 9, 8, 5)),
+])
+def test_squeeze_and_expand_dims_output_shapes(kind, options, axis, good, bad, tmp_path):
+    def graph(shape):
+        g = parse_graph(build_model(_spec([{"op": "RESHAPE", "shape": [1, -1]}],
+                                          [dict(X, shape=[1, 9, 8, 5] if axis is None else [9, 8, 5])])), "m.tflite")
+        op = _op(g, "RESHAPE")
+        shape_t = g.tensors[op.inputs[1]]
+        if axis is None:
+            _set_op(g, op, kind=kind, options=options, inputs=op.inputs[:1])
+        else:
+            _set_tensor(g, shape_t.index, shape=(1,), data=np.array([axis], dtype=np.int32).tobytes())
+            _set_op(g, op, kind=kind, options=options)
+        _set_tensor(g, op.outputs[0], shape=shape)
+        return g
+
+    from edgereid.firmware.frontend import read_tflite as front
+    g = front(_write(tmp_path, graph(good), "good.tflite"))
+    assert tuple(g.tensors[g.outputs[0]].shape) == good
+    _refused(tmp_path, graph(bad), rf"op 0 \({kind}\) output 0 .*shape: (declared|\[)")

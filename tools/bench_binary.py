@@ -237,8 +237,54 @@ def report(args, states: dict, exact: dict | None, costs: list) -> str:
         lines.append(f"| width {c['width']} | {c['size'][0]}x{c['size'][1]} | {b['binary_macs'] / 1e6:.1f}M | "
                      f"{b['float_macs'] / 1e6:.1f}M | {b['binary_weights'] / 1e6:.2f}M | {b['float_params'] / 1e6:.3f}M "
                      f"| {c['storage_ratio']:.2f}x | {c['speedup']:.2f}x |")
-    lines += ["", "Paper (ImageNet-style ResNet-18): 11.75x storage, 12.51x speed-up.", ""]
-    return "\n".join(lines) + "\n"
+    lines += ["", "Paper (ImageNet ResNet-18 with its 1000-way FC): 11.75x storage, 12.51x speed-up. Ours counts the "
+              "deployed Re-ID model (embedding FC 512 -> 512, no classifier; last stage stride 1).", ""]
+    return "\n".join(lines) + "\n" + NOTES
+
+
+NOTES = """
+## What is what
+
+- Model (`edgereid/models/bireid.py`, `binary.py`): BiRe-ID units BN -> binary 3x3 conv (x learnable
+  per-channel alpha) -> BN -> PReLU, each with its own shortcut (Bi-Real); ResNet-18 = stem + 16 units.
+  Activations: sign with Bi-Real's approx-sign gradient; kernels: sign scaled by mean |W| per output
+  channel (Larq's magnitude_aware_sign), times alpha; sign(0) = +1; SAME padding with pad_values=1.
+  Real-valued, as Bi-Real (the paper does not say): the 7x7 stem conv, the three 1x1 downsample
+  shortcuts (after a 2x2 average pool) and the embedding Linear + BN-neck.
+- KR-GAL (`edgereid/losses/gal.py`): (lambda/2) sum ||W - alpha mean|W| sign(W)||^2 over the 16 binary
+  kernels (sign held constant) + a discriminator (Linear-LeakyReLU x2 -> logit) on 3x3 kernel slices
+  (divided by the layer's mean |W|, 1024 sampled per layer and step) telling W from its binarized
+  reconstruction. FR-GAL: the outputs of stages 2, 3, 4 (detached: no gradient into the high-level
+  branch) mapped by a 1x1 conv and nearest upsampling onto the outputs of stages 1, 2, 3;
+  (mu/2) ||a_L - a_H*||^2 per image (summed over C x H x W, mean over the batch) + a discriminator on
+  per-pixel channel vectors (2048 sampled per pair and step). Adversarial terms (weight 0.1): the
+  discriminator's BCE on detached inputs plus the generator's non-saturating BCE through a frozen copy of
+  the discriminator, so one backward and one optimizer step of `edgereid.engine.fit` train both sides.
+  lambda = 1e-4 is the top of the paper's sweep; mu = 1e-4 is inside it (with our per-image sum, mu = 1e-3
+  made the FR term twice the identity loss at the start). Neither was tuned here.
+- Export (`edgereid/export/lce.py`): written op by op through `edgereid.tflite`'s builder. Per unit:
+  DEPTHWISE_CONV_2D 1x1 (the BN before the sign as a per-channel threshold on the int8 input: weights
+  +-1 of scale 1, output scale = input scale, zero point 0, so the op computes w (q - T) exactly),
+  LceQuantize, LceBconv2d (int8 output; multiplier = mean|W| alpha BN scale, bias = BN shift), PRELU,
+  ADD (and AVERAGE_POOL_2D + CONV_2D 1x1 on the downsampling shortcut); stem CONV_2D + MAX_POOL_2D; head
+  AVERAGE_POOL_2D + FULLY_CONNECTED; int8 input and output. In nets where a binary conv feeds the next
+  one directly (`residual=False`, tested) the output is bitpacked with thresholds (filters of channels
+  whose sign falls with the dot product flipped), the stem's max pool becomes LceBMaxPool2d when its
+  binarizer is increasing, and a binary embedding layer (`binary_head=True`) becomes LceQuantize ->
+  LceDequantize -> FULLY_CONNECTED; `--lce-float` writes the same graph in float32 (LceBconv2d float output).
+- "The torch model's signs": the float torch model's signs cannot all survive int8 real-valued layers
+  (a value at a threshold moves by a rounding step). The exporter therefore also gives the torch model with
+  its real-valued layers in int8 (`LceExport.emulate`: numpy integer arithmetic of the kernels LCE's
+  interpreter runs, checked op by op; each binarizer's bit is the sign of the torch BN at the
+  dequantized int8 input). That is the reference the interpreter matches bit for bit; the agreement with
+  the float model's signs is reported next to it. One finding on the way: LCE 0.16's interpreter runs
+  TFLite's optimized int8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, whose final rounding shift rounds
+  halves up (LiteRT's reference kernels round them away from zero): 0.1-0.4% of int8 outputs differed
+  by one from BUILTIN_REF in our checks (tests/test_binary_export.py pins it); the emulation follows the
+  interpreter.
+- SCL-net has no binary variant: its units are depthwise 3x3 + 1x1 convs; LCE has no binary depthwise conv
+  and the 1x1 convs (K = Cin) are where binarization saves least and costs most.
+"""
 
 
 def main(argv=None) -> int:

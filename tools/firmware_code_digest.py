@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Digest the code that a board's latency table measured, one entry at a time.
 
-A QEMU latency entry counts the instructions of one micro-model's HIL image. If every
-entry's image has the same executable bytes (.text) under two versions of the
-firmware sources, the table measured what the new sources run, and need not be
-profiled again. This script writes {table key: sha256 of .text} for one board; run it
-under two source trees (PYTHONPATH=<other checkout>) and compare the two files with
---compare.
+A QEMU latency entry counts the instructions run between the HIL main's two counter
+reads around `ereid_model_invoke`: the model, its kernels, the layer hook, the counter
+and SysTick functions. If, for every entry's image, those functions disassemble to the
+same instructions (addresses left out: the HIL protocol code around them may move
+them) and the constant data (.rodata) is byte-identical under two versions of the
+firmware sources, the table measured what the new sources run and need not be
+profiled again. This script writes {table key: digest} for one board; run it under two
+source trees (PYTHONPATH=<other checkout>) and compare the two files with --compare.
 
     python tools/firmware_code_digest.py --board mps2-an386 --out new.json
     PYTHONPATH=/path/to/old/checkout python tools/firmware_code_digest.py --board mps2-an386 --out old.json
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,11 +34,59 @@ def _build_model_bytes(spec: dict) -> bytes:
     return build_model(spec)
 
 
-def _text_digest(elf: Path, objcopy: str) -> str:
+# Functions outside the measured span: start-up, the HIL protocol, UART and board set-up.
+_UNMEASURED = re.compile(r"^(Default_Handler|Reset_Handler|main|check_request|reply_\w*|replay_\w*|"
+                         r"ereid_board_\w*|ereid_crc32\w*|ereid_hil_\w*|ereid_uart_\w*|uart_\w*)$")
+_FUNCTION = re.compile(r"^[0-9a-f]+ <([^>]+)>:$")
+_ADDRESS = re.compile(r"\b[0-9a-f]+\b(?= <)")             # a target address before its <sym+off>
+# Constant data outside the model: the protocol's tables, the vector table, pointer tables.
+_UNMEASURED_DATA = re.compile(r"^(crc_\w*|ereid_vector_table|ereid_model_layer_names)$")
+
+
+def _measured_code(elf: Path, objdump: str) -> str:
+    """The measured functions' instructions, by name, without addresses or literal pools."""
+    text = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(elf)], check=True, capture_output=True,
+                          text=True).stdout
+    functions, name = {}, None
+    for line in text.splitlines():
+        head = _FUNCTION.match(line)
+        if head:
+            name = head.group(1)
+            functions[name] = []
+        elif name and ":\t" in line:
+            insn = line.split(":\t", 1)[1].strip()
+            # Literal pools hold addresses, and alignment fill shows as words too: neither runs.
+            if not insn.startswith(".word"):
+                functions[name].append(_ADDRESS.sub("", insn))
+    return "\n".join(f"{n}:\n" + "\n".join(body) for n, body in sorted(functions.items())
+                     if not _UNMEASURED.match(n))
+
+
+def _model_constants(elf: Path, objcopy: str) -> bytes:
+    """Every named object in .rodata that the model reads (params, dims, weights), by name."""
+    tool = objcopy.replace("objcopy", "")
+    heads = subprocess.run([tool + "objdump", "-h", str(elf)], check=True, capture_output=True, text=True).stdout
+    vma = next(int(line.split()[3], 16) for line in heads.splitlines() if line.split()[1:2] == [".rodata"])
+    symbols = subprocess.run([tool + "nm", "-S", "--defined-only", str(elf)], check=True, capture_output=True,
+                             text=True).stdout
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "text.bin"
-        subprocess.run([objcopy, "-O", "binary", "--only-section=.text", str(elf), str(out)], check=True)
-        return hashlib.sha256(out.read_bytes()).hexdigest()
+        out = Path(tmp) / "rodata.bin"
+        subprocess.run([objcopy, "-O", "binary", "--only-section=.rodata", str(elf), str(out)], check=True)
+        data = out.read_bytes()
+    parts = []
+    for line in symbols.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and fields[2] in "rR" and not _UNMEASURED_DATA.match(fields[3]):
+            start, size = int(fields[0], 16) - vma, int(fields[1], 16)
+            if 0 <= start < len(data):
+                parts.append(fields[3].encode() + b"=" + data[start:start + size])
+    return b"\n".join(sorted(parts))
+
+
+def _text_digest(elf: Path, objcopy: str) -> str:
+    digest = hashlib.sha256(_measured_code(elf, objcopy.replace("objcopy", "objdump")).encode())
+    digest.update(_model_constants(elf, objcopy))
+    return digest.hexdigest()
 
 
 def digest_table(board_name: str, limit: int | None = None) -> dict:
@@ -76,7 +127,7 @@ def main() -> int:
         old, new = (json.loads(p.read_text()) for p in args.compare)
         keys = sorted(set(old) | set(new))
         differ = [k for k in keys if old.get(k) != new.get(k)]
-        print(f"{len(keys) - len(differ)} of {len(keys)} images have identical .text; {len(differ)} differ")
+        print(f"{len(keys) - len(differ)} of {len(keys)} images run identical measured code; {len(differ)} differ")
         for k in differ[:20]:
             print(f"  differs: {k}")
         return 1 if differ else 0

@@ -19,7 +19,7 @@ Per fixture NAME, in --out:
   NAME.tflite          the converted model (one input, one output)
   NAME.edge_input.npy  one input of edge values (float: +-0, NaN, +-inf among normals;
                        int8: values around the zero point and the ends of the range)
-  NAME.outputs.npy     the interpreter's outputs, stacked on a new axis 0, for the input
+  NAME.outputs.npy     the reference's outputs, stacked on a new axis 0, for the input
                        sets `seeded_inputs(graph inputs, SEEDED_SETS, SEED)` (not stored:
                        the manifest holds their sha256) then the edge input; absent when
                        the reference refuses the model (the manifest holds its message)
@@ -357,7 +357,7 @@ def _fq_layers(tf):
     return _FQ_LAYERS
 
 
-def _set_weights(model, seed, np, lq):
+def _set_weights(model, seed, np):
     """Every weight from numpy's generator seeded with `seed`, in layer order. BN statistics
     are drawn on the scale of the binary conv before it (sums in [-K, K]); about a third of
     the BN scales are negative (the converter then flips those filters for bitpacked output)."""
@@ -403,7 +403,7 @@ def _convert_all(names, out_dir: Path) -> int:
         if fx.int8_input is not None:
             L.x = L.fq(*fx.int8_input)(x)
         model = tf.keras.Model(x, fx.build(L))
-        _set_weights(model, fx.seed, np, lq)
+        _set_weights(model, fx.seed, np)
         return model, L
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -159,8 +159,8 @@ def _int_dot(cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def _range_to_qparams(lo: float, hi: float) -> tuple[float, int]:
     """Asymmetric int8 (scale, zero point) covering [lo, hi] and 0."""
     lo, hi = min(0.0, float(lo)), max(0.0, float(hi))
-    if hi - lo < 1e-8:
-        hi = lo + 1e-8
+    if hi - lo < 1e-3:  # a (nearly) constant tensor: keep the requantization multipliers moderate
+        hi = lo + 1e-3
     scale = float(np.float32((hi - lo) / 255.0))
     zp = int(np.clip(round_half_away(-128.0 - lo / scale), -128, 127))
     return scale, zp
@@ -695,7 +695,7 @@ class _Exporter:
         # stem
         x = self.conv(x, m.conv1, m.bn1, True, m.relu, "stem")
         first = units[0]
-        if not first.residual and self._increasing(x, first.bn1, first):
+        if not first.residual and (_fold_bn(first.bn1)[0] >= 0).all():  # sign(BN(max)) = max of signs
             bits = self.binarize(x, first.bn1, first, "stem/sign")
             bits = self.bmax_pool(bits, m.maxpool, self.name(first) + ".bn1")
             pending_bits = bits
@@ -745,10 +745,6 @@ class _Exporter:
         self.p.b.tensors[v.index] = dataclasses.replace(self.p.b.tensors[v.index], name=name)
         v.name = name
         return v
-
-    def _increasing(self, x: Val, bn, module) -> bool:
-        scale, _ = _fold_bn(bn)
-        return bool((scale >= 0).all())
 
     def shortcut(self, x: Val, sc: Downsample, name: str) -> Val:
         if not isinstance(sc, Downsample):

@@ -102,29 +102,29 @@ static inline uint32_t ereid_bin_bytes_r(uint32_t n, uint32_t fifteen)
  * 36 (to the next output channel's filter). 71 instructions. */
 #if defined(EREID_BIN_USADA8) && defined(__thumb2__)
 #define EREID_BIN_POP9_ASM 1
-#define EREID_BIN_POP9_GROUP(first)                                                                           \
+#define EREID_BIN_POP9_GROUP(last)                                                                            \
     "ldmia %[f]!, {r4, r5, r6}\n\t"                                                                           \
-    "ldmia %[x]!, {r7, r8, r9}\n\t"                                                                           \
-    "eor r4, r4, r7\n\t"                                                                                      \
-    "eor r5, r5, r8\n\t"                                                                                      \
-    "eor r6, r6, r9\n\t"                                                                                      \
-    "and r7, %[m1], r4, lsr #1\n\t"                                                                           \
-    "and r8, %[m1], r5, lsr #1\n\t"                                                                           \
-    "and r9, %[m1], r6, lsr #1\n\t"                                                                           \
-    "sub r4, r4, r7\n\t"                                                                                      \
-    "sub r5, r5, r8\n\t"                                                                                      \
-    "sub r6, r6, r9\n\t"                                                                                      \
-    "add r7, r4, r5\n\t"                                                                                      \
-    "add r7, r7, r6\n\t"                                                                                      \
+    "ldmia %[x]!, {r8, r9, r10}\n\t"                                                                          \
+    "eor r4, r4, r8\n\t"                                                                                      \
+    "eor r5, r5, r9\n\t"                                                                                      \
+    "eor r6, r6, r10\n\t"                                                                                     \
+    "and r8, %[m1], r4, lsr #1\n\t"                                                                           \
+    "and r9, %[m1], r5, lsr #1\n\t"                                                                           \
+    "and r10, %[m1], r6, lsr #1\n\t"                                                                          \
+    "sub r4, r4, r8\n\t"                                                                                      \
+    "sub r5, r5, r9\n\t"                                                                                      \
+    "sub r6, r6, r10\n\t"                                                                                     \
+    "add r8, r4, r5\n\t"                                                                                      \
+    "add r8, r8, r6\n\t"                                                                                      \
     "and r4, %[m2], r4, lsr #2\n\t"                                                                           \
     "and r5, %[m2], r5, lsr #2\n\t"                                                                           \
     "and r6, %[m2], r6, lsr #2\n\t"                                                                           \
     "add r4, r4, r5\n\t"                                                                                      \
     "add r4, r4, r6\n\t"                                                                                      \
-    "mls r7, %[three], r4, r7\n\t"                                                                            \
-    "and r4, r7, #0xF0F0F0F0\n\t"                                                                             \
-    "and r7, r7, #0x0F0F0F0F\n\t"                                                                             \
-    first
+    "mls r8, %[three], r4, r8\n\t"                                                                            \
+    "and r4, r8, #0xF0F0F0F0\n\t"                                                                             \
+    "and r8, r8, #0x0F0F0F0F\n\t"                                                                             \
+    last
 
 static inline uint32_t ereid_bin_pop9_asm(const uint32_t **x, const int32_t **f, uint32_t m1, uint32_t m2,
                                           uint32_t three)
@@ -132,16 +132,15 @@ static inline uint32_t ereid_bin_pop9_asm(const uint32_t **x, const int32_t **f,
     uint32_t acc;
     const uint32_t *xp = *x;
     const int32_t *fp = *f;
-    __asm__(EREID_BIN_POP9_GROUP("add %[acc], r7, r4, lsr #4\n\t")
-            EREID_BIN_POP9_GROUP("add %[acc], %[acc], r7\n\tadd %[acc], %[acc], r4, lsr #4\n\t")
-            EREID_BIN_POP9_GROUP("add %[acc], %[acc], r7\n\tadd %[acc], %[acc], r4, lsr #4\n\t")
+    __asm__(EREID_BIN_POP9_GROUP("add %[acc], r8, r4, lsr #4\n\t")
+            EREID_BIN_POP9_GROUP("add %[acc], %[acc], r8\n\tadd %[acc], %[acc], r4, lsr #4\n\t")
+            EREID_BIN_POP9_GROUP("add %[acc], %[acc], r8\n\tadd %[acc], %[acc], r4, lsr #4\n\t")
             "movs r4, #0\n\t"
             "usad8 %[acc], %[acc], r4\n\t"
             "sub %[x], %[x], #36\n\t"
-            : [acc] "=&r"(acc), [x] "+&r"(xp), [f] "+&r"(fp)
-            : [m1] "r"(m1), [m2] "r"(m2), [three] "r"(three), "m"(*(const uint32_t(*)[9])xp),
-              "m"(*(const int32_t(*)[9])fp)
-            : "r4", "r5", "r6", "r7", "r8", "r9", "cc");
+            : [acc] "=&r"(acc), [x] "+r"(xp), [f] "+r"(fp)
+            : [m1] "r"(m1), [m2] "r"(m2), [three] "r"(three)
+            : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
     *x = xp;
     *f = fp;
     return acc;
