@@ -27,7 +27,8 @@ import numpy as np
 import pytest
 
 from edgereid.errors import EdgereidError, FirmwareError, TFLiteError
-from edgereid.tflite import LceRunner, lce_available, read_graph, seeded_inputs
+from edgereid.tflite import LceRunner, lce_available, read_graph, reference_runner, seeded_inputs
+from edgereid.tflite.reference import SegmentedRunner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lce"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
@@ -259,37 +260,21 @@ def test_comparison_is_by_bit_pattern_with_signed_zeros_equal():
 class Oracle:
     """The bit-exact reference of one fixture (DESIGN.md, "Bit-exactness"): a graph of Lce* ops
     runs whole on LCE's interpreter (reference bconv); a graph that also holds builtin ops
-    runs op by op, Lce* ops on LCE's interpreter and builtin ops on LiteRT BUILTIN_REF: LCE's
+    runs in segments, Lce* ops on LCE's interpreter and builtin ops on LiteRT BUILTIN_REF: LCE's
     interpreter runs builtin ops with TFLite's optimized kernels, which are not the reference
     (test_lce_runs_builtin_ops_with_optimized_kernels)."""
 
     def __init__(self, name: str):
         entry = ENTRIES[name]
-        self.graph = read_graph(FIXTURES / entry["files"]["tflite"])
-        self.per_op = any(not op.is_custom for op in self.graph.ops)
+        self.runner = reference_runner(FIXTURES / entry["files"]["tflite"])
+        self.per_op = isinstance(self.runner, SegmentedRunner)
         assert entry["oracle"] == ("per-op" if self.per_op else "lce"), name
-        self.steps = []
-        if not self.per_op:
-            self.steps.append((None, self.graph.inputs, LceRunner(FIXTURES / entry["files"]["tflite"])))
-            return
-        from edgereid.tflite import LiteRTRunner, write_graph
-        for op in self.graph.ops:
-            inputs = tuple(i for i in op.inputs if i >= 0 and not self.graph.tensors[i].is_const)
-            one = write_graph(dataclasses.replace(self.graph, ops=[op], inputs=inputs, outputs=op.outputs,
-                                                  metadata={}))
-            self.steps.append((op, inputs, LceRunner(one) if op.is_custom else
-                               LiteRTRunner(one, reference_kernels=True)))
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        values = {self.graph.inputs[0]: x}
-        for op, inputs, runner in self.steps:
-            outputs = op.outputs if op is not None else self.graph.outputs
-            values.update(zip(outputs, runner.run([values[i] for i in inputs])))
-        return values[self.graph.outputs[0]]
+        return self.runner.run([x])[0]
 
     def close(self):
-        for _, _, runner in self.steps:
-            runner.close()
+        self.runner.close()
 
     def __enter__(self):
         return self

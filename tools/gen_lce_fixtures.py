@@ -491,37 +491,14 @@ def _tensor_entry(t) -> dict:
             "zero_points": list(t.zero_points)}
 
 
-def _lce_outputs(model, xs):
-    from edgereid.tflite import LceRunner
-    with LceRunner(model) as runner:
+def reference_outputs(model: Path, xs):
+    """The reference outputs of `model` for each input in `xs` (edgereid.tflite.reference_runner:
+    Lce* ops on LCE's interpreter with the reference bconv, builtin ops of a mixed graph on
+    LiteRT BUILTIN_REF)."""
+    from edgereid.tflite import reference_runner
+
+    with reference_runner(model) as runner:
         return [runner.run([x])[0] for x in xs]
-
-
-def reference_outputs(graph, xs):
-    """The outputs of a graph mixing Lce* and builtin ops, op by op, each op on its own
-    oracle (DESIGN.md, "Bit-exactness"): Lce* ops on LCE's interpreter (reference bconv),
-    builtin ops on LiteRT's BUILTIN_REF. LCE's interpreter runs builtin ops with TFLite's
-    optimized kernels, which differ from BUILTIN_REF (int8 CONV_2D: about 0.2% of outputs
-    by 1), and a 1 before an LceQuantize flips a bit: a whole-graph LCE run is no reference
-    for the builtin ops of a mixed graph."""
-    from edgereid.tflite import LceRunner, LiteRTRunner, write_graph
-
-    steps = []
-    try:
-        for op in graph.ops:
-            inputs = tuple(i for i in op.inputs if i >= 0 and not graph.tensors[i].is_const)
-            one = write_graph(dataclasses.replace(graph, ops=[op], inputs=inputs, outputs=op.outputs, metadata={}))
-            steps.append((op, inputs, LceRunner(one) if op.is_custom else LiteRTRunner(one, reference_kernels=True)))
-        results = []
-        for x in xs:
-            values = {graph.inputs[0]: x}
-            for op, inputs, runner in steps:
-                values.update(zip(op.outputs, runner.run([values[i] for i in inputs])))
-            results.append(values[graph.outputs[0]])
-        return results
-    finally:
-        for _, _, runner in steps:
-            runner.close()
 
 
 def write_fixture(fx: Fixture, tflite: Path, out: Path) -> dict:
@@ -564,7 +541,7 @@ def write_fixture(fx: Fixture, tflite: Path, out: Path) -> dict:
     oracle = "per-op" if any(not op.is_custom for op in graph.ops) else "lce"
     entry["oracle"] = oracle
     try:
-        ys = np.stack(reference_outputs(graph, list(xs)) if oracle == "per-op" else _lce_outputs(tflite, xs))
+        ys = np.stack(reference_outputs(tflite, list(xs)))
         if fx.refused:
             raise SystemExit(f"{fx.name}: expected LCE's reference kernel to refuse it, it ran")
         np.save(out / f"{fx.name}.outputs.npy", ys)

@@ -2,15 +2,20 @@
 
 Two runtimes, chosen by what the model holds (DESIGN.md, "Bit-exactness"):
 - LiteRT with its reference kernels (`OpResolverType.BUILTIN_REF`) for builtin ops;
-- Larq Compute Engine's interpreter, reference bconv kernel, for models with `Lce*`
-  custom ops. Importing the `larq_compute_engine` package imports TensorFlow, so only
-  its interpreter extension is loaded, straight from its file, in a worker process
-  with numpy < 2 (see lce_worker.py for why).
+- Larq Compute Engine's interpreter, reference bconv kernel, for `Lce*` custom ops.
+  Importing the `larq_compute_engine` package imports TensorFlow, so only its
+  interpreter extension is loaded, straight from its file, in a worker process with
+  numpy < 2 (see lce_worker.py for why).
+A graph of Lce* ops alone runs whole on LCE; a graph mixing them with builtin ops runs
+in segments (SegmentedRunner): LCE's interpreter runs builtin ops with TFLite's optimized
+kernels, which differ from BUILTIN_REF by one on a few int8 outputs, and one LSB before
+an LceQuantize flips a bit.
 Every runner takes a path or the flatbuffer bytes, exposes `inputs`/`outputs`
 (TensorSpec) and `run(arrays) -> arrays`, in graph order.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -25,7 +30,8 @@ from typing import Sequence
 import numpy as np
 
 from edgereid.errors import TFLiteError
-from edgereid.tflite.reader import custom_codes
+from edgereid.tflite.reader import custom_codes, parse_graph
+from edgereid.tflite.writer import write_graph
 
 LCE_CUSTOM_CODES = ("LceQuantize", "LceDequantize", "LceBconv2d", "LceBMaxPool2d")
 LCE_VERSION = "0.16.0"
@@ -279,14 +285,84 @@ def uses_lce(model) -> bool:
     return bool(custom_codes(_model_bytes(model), _model_name(model)) & set(LCE_CUSTOM_CODES))
 
 
+class SegmentedRunner:
+    """A graph mixing Lce* and builtin ops, run as consecutive segments of one kind each:
+    Lce* segments on LCE's interpreter, builtin segments on LiteRT BUILTIN_REF."""
+
+    name = "LiteRT BUILTIN_REF + Larq Compute Engine (reference bconv), by segment"
+
+    def __init__(self, model):
+        graph = parse_graph(_model_bytes(model), _model_name(model))
+        self._graph_inputs, self._graph_outputs = graph.inputs, graph.outputs
+        self._steps = []
+        try:
+            for ops in self._segments(graph):
+                produced = {t for op in ops for t in op.outputs}
+                later = {t for op in graph.ops if op not in ops for t in op.inputs} | set(graph.outputs)
+                inputs = tuple(dict.fromkeys(t for op in ops for t in op.inputs
+                                             if t >= 0 and t not in produced and not graph.tensors[t].is_const))
+                outputs = tuple(t for op in ops for t in op.outputs if t in later)
+                sub = write_graph(dataclasses.replace(graph, ops=list(ops), inputs=inputs, outputs=outputs,
+                                                      metadata={}))
+                runner = LceRunner(sub) if ops[0].custom_code in LCE_CUSTOM_CODES else \
+                    LiteRTRunner(sub, reference_kernels=True)
+                self._steps.append((inputs, outputs, runner))
+            self.inputs = [_spec_of(graph.tensors[t]) for t in graph.inputs]
+            self.outputs = [_spec_of(graph.tensors[t]) for t in graph.outputs]
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _segments(graph) -> list[list]:
+        segments = []
+        for op in graph.ops:
+            lce = op.custom_code in LCE_CUSTOM_CODES
+            if segments and segments[-1][0] == lce:
+                segments[-1][1].append(op)
+            else:
+                segments.append((lce, [op]))
+        return [ops for _, ops in segments]
+
+    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if len(arrays) != len(self._graph_inputs):
+            raise TFLiteError(f"the model takes {len(self._graph_inputs)} input(s), got {len(arrays)}")
+        values = dict(zip(self._graph_inputs, arrays))
+        for inputs, outputs, runner in self._steps:
+            values.update(zip(outputs, runner.run([values[t] for t in inputs])))
+        return [values[t] for t in self._graph_outputs]
+
+    def close(self) -> None:
+        for _, _, runner in self._steps:
+            runner.close()
+        self._steps = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _spec_of(tensor) -> TensorSpec:
+    return TensorSpec(name=tensor.name, shape=tuple(tensor.shape), dtype=np.dtype(tensor.dtype),
+                      scale=float(tensor.scales[0]) if tensor.scales else 0.0,
+                      zero_point=int(tensor.zero_points[0]) if tensor.zero_points else 0)
+
+
 def reference_runner(model):
-    """The bit-exact reference for `model` (path or bytes): LceRunner if it holds Lce* ops
-    (a TFLiteError naming them when LCE is not installed), else LiteRT BUILTIN_REF."""
+    """The bit-exact reference for `model` (path or bytes): LCE's interpreter for a graph of
+    Lce* ops alone, SegmentedRunner for a graph mixing them with builtin ops (a TFLiteError
+    naming them when LCE is not installed), else LiteRT BUILTIN_REF."""
     data = _model_bytes(model)
-    lce_ops = sorted(custom_codes(data, _model_name(model)) & set(LCE_CUSTOM_CODES))
+    codes = custom_codes(data, _model_name(model))
+    lce_ops = sorted(codes & set(LCE_CUSTOM_CODES))
     if lce_ops:
         if not lce_available():
             raise TFLiteError(f"{_model_name(model)} holds Larq Compute Engine ops ({', '.join(lce_ops)}); its "
                               f"reference run needs Larq Compute Engine's interpreter: {_lce_install_hint()}")
-        return LceRunner(data)
+        graph = parse_graph(data, _model_name(model))
+        if all(op.custom_code in LCE_CUSTOM_CODES for op in graph.ops):
+            return LceRunner(data)
+        return SegmentedRunner(data)
     return LiteRTRunner(model, reference_kernels=True)
