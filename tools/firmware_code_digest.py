@@ -63,10 +63,21 @@ def _measured_code(elf: Path, objdump: str) -> str:
 
 
 def _model_constants(elf: Path, objcopy: str) -> bytes:
-    """Every named object in .rodata that the model reads (params, dims, weights), by name."""
+    """Every named object in .rodata that the model reads (params, dims, weights), by name.
+
+    Words that hold an address inside the image (pointers to weight arrays, the arena) are
+    masked: the linker may order the arrays differently without changing one instruction."""
     tool = objcopy.replace("objcopy", "")
     heads = subprocess.run([tool + "objdump", "-h", str(elf)], check=True, capture_output=True, text=True).stdout
-    vma = next(int(line.split()[3], 16) for line in heads.splitlines() if line.split()[1:2] == [".rodata"])
+    sections = {}
+    for line in heads.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0].isdigit():
+            sections[fields[1]] = (int(fields[3], 16), int(fields[2], 16))   # name -> (vma, size)
+    vma = sections[".rodata"][0]
+    # Pointers in the model's constants point at weights (.rodata), the arena (.bss) or .data.
+    spans = [(start, start + size) for name, (start, size) in sections.items()
+             if size and name in (".rodata", ".data", ".bss")]
     symbols = subprocess.run([tool + "nm", "-S", "--defined-only", str(elf)], check=True, capture_output=True,
                              text=True).stdout
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,8 +89,14 @@ def _model_constants(elf: Path, objcopy: str) -> bytes:
         fields = line.split()
         if len(fields) == 4 and fields[2] in "rR" and not _UNMEASURED_DATA.match(fields[3]):
             start, size = int(fields[0], 16) - vma, int(fields[1], 16)
-            if 0 <= start < len(data):
-                parts.append(fields[3].encode() + b"=" + data[start:start + size])
+            if not 0 <= start < len(data):
+                continue
+            body = bytearray(data[start:start + size])
+            for at in range((-(start + vma)) % 4, len(body) - 3, 4):
+                value = int.from_bytes(body[at:at + 4], "little")
+                if any(lo <= value < hi for lo, hi in spans):
+                    body[at:at + 4] = b"ADDR"
+            parts.append(fields[3].encode() + b"=" + bytes(body))
     return b"\n".join(sorted(parts))
 
 
