@@ -75,15 +75,18 @@ def _model_constants(elf: Path, objcopy: str) -> bytes:
         if len(fields) >= 4 and fields[0].isdigit():
             sections[fields[1]] = (int(fields[3], 16), int(fields[2], 16))   # name -> (vma, size)
     vma = sections[".rodata"][0]
-    # Pointers in the model's constants point at weights (.rodata), the arena (.bss) or .data.
-    spans = [(start, start + size) for name, (start, size) in sections.items()
-             if size and name in (".rodata", ".data", ".bss")]
     symbols = subprocess.run([tool + "nm", "-S", "--defined-only", str(elf)], check=True, capture_output=True,
                              text=True).stdout
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rodata.bin"
         subprocess.run([objcopy, "-O", "binary", "--only-section=.rodata", str(elf), str(out)], check=True)
         data = out.read_bytes()
+    # Pointers in the model's constants hold the address of a named object (weights, the
+    # arena) or a place inside the arena (.bss); weight values that look like addresses of
+    # the other section ranges are left alone.
+    bss = sections.get(".bss", (0, 0))
+    addresses = {int(line.split()[0], 16) for line in symbols.splitlines()
+                 if len(line.split()) == 4 and line.split()[2] in "rRdDbB"}
     parts = []
     for line in symbols.splitlines():
         fields = line.split()
@@ -94,7 +97,7 @@ def _model_constants(elf: Path, objcopy: str) -> bytes:
             body = bytearray(data[start:start + size])
             for at in range((-(start + vma)) % 4, len(body) - 3, 4):
                 value = int.from_bytes(body[at:at + 4], "little")
-                if any(lo <= value < hi for lo, hi in spans):
+                if value in addresses or bss[0] <= value < bss[0] + bss[1]:
                     body[at:at + 4] = b"ADDR"
             parts.append(fields[3].encode() + b"=" + bytes(body))
     return b"\n".join(sorted(parts))
