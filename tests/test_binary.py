@@ -137,6 +137,13 @@ def test_bireid_resnet_outputs_and_layers():
     assert twin.binary_layers() == []
 
 
+def test_unit_branches_start_at_full_strength_unless_asked():
+    model = build_model("bireid_resnet18", num_classes=3, width=0.125)
+    assert torch.equal(model.layer2[1].bn2.weight, torch.ones(16))
+    zero = build_model("bireid_resnet18", num_classes=3, width=0.125, zero_init_residual=True)
+    assert torch.equal(zero.layer2[1].bn2.weight, torch.zeros(16))
+
+
 def test_binary_complexity_counts_binary_and_real_parts():
     model = build_model("bireid_resnet18", num_classes=7, width=0.25)
     twin = build_model("bireid_resnet18", num_classes=7, width=0.25, binary=False)

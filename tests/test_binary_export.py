@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from edgereid.errors import ExportError
-from edgereid.export.lce import (LceEmbedder, export_lce, lce_op_counts, mbqm, quantize_image, quantize_multiplier,
-                                 torch_signs)
+from edgereid.export.lce import (LceEmbedder, calibration_ranges, export_lce, lce_op_counts, mbqm, quantize_image,
+                                 quantize_multiplier, torch_signs)
 from edgereid.models import build_model
 from edgereid.tflite import (LceRunner, LiteRTRunner, lce_available, parse_graph, read_metadata, seeded_inputs,
                              unpack_bits)
@@ -230,3 +230,14 @@ def test_lce_interpreter_rounds_the_final_int8_shift_half_up():
                 np.testing.assert_array_equal(runner.run([x])[0], want)
             lce_vs_ref += int((lce.run([x])[0] != ref.run([x])[0]).sum())
     assert lce_vs_ref > 0   # the two roundings do differ on these inputs
+
+
+def test_percentile_calibration_ignores_rare_outliers():
+    net = nn.Sequential(nn.Identity())
+    x = torch.zeros(4, 1, 100, 100)
+    x[0, 0, 0, 0] = 50.0                      # one outlier among 40000 values
+    x[1:, 0] = torch.linspace(-1, 1, 10000).view(100, 100)
+    full = calibration_ranges(net, x)["0"]
+    clipped = calibration_ranges(net, x, percentile=99.9)["0"]
+    assert full == [-1.0, 50.0]
+    assert -1.0 <= clipped[0] < -0.99 and 0.99 < clipped[1] <= 1.0

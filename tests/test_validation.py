@@ -511,3 +511,23 @@ def test_squeeze_and_expand_dims_output_shapes(kind, options, axis, good, bad, t
     g = front(_write(tmp_path, graph(good), "good.tflite"))
     assert tuple(g.tensors[g.outputs[0]].shape) == good
     _refused(tmp_path, graph(bad), rf"op 0 \({kind}\) output 0 .*shape: (declared|\[)")
+
+
+@pytest.mark.parametrize("kind, version", [("AVERAGE_POOL_2D", 515), ("RESHAPE", 2), ("CONV_2D", 0)])
+def test_operator_versions_litert_does_not_implement_are_refused(kind, version, tmp_path):
+    g = _graph(kind)
+    op = _op(g, kind)
+    _set_op(g, op, version=version)
+    _refused(tmp_path, g, rf"op {op.index} \({kind}\) has operator version {version}; expected 1 to "
+                          rf"{lowering.MAX_OP_VERSIONS[kind]}")
+
+
+def test_fully_connected_bias_scale_must_match_input_times_weight_scale(tmp_path):
+    """LiteRT's Prepare refuses per-tensor FULLY_CONNECTED whose bias scale drifts from s_in * s_w."""
+    g = _graph("FULLY_CONNECTED")
+    b = g.tensors[_op(g, "FULLY_CONNECTED").inputs[2]]
+    _set_tensor(g, b.index, scales=(b.scales[0] * 3,))          # drift 0.003 of the output scale: accepted
+    read_tflite(_write(tmp_path, g))
+    _set_tensor(g, b.index, scales=(b.scales[0] * 1000 / 3,))
+    _refused(tmp_path, g, r"op 0 \(FULLY_CONNECTED\) input 2 tensor .*: quantization.scale: .*expected about input "
+                          r"scale \* weight scale")

@@ -112,14 +112,22 @@ def exactness(args, dataset, checkpoint: Path) -> dict:
                         preprocess=ckpt["preprocess"], model_name="bireid_resnet18")
     images = test_images(dataset, size, args.exact_images)
     signs = torch_signs(model, images)
+    nhwc = images.permute(0, 2, 3, 1).numpy()
+    q_images = quantize_image(nhwc, res.input.scale, res.input.zero_point)
+    # the int8 image the file gets, back in float: what the torch model sees of it
+    seen = torch.from_numpy(((q_images.astype(np.float32) - res.input.zero_point) * np.float32(res.input.scale))
+                            .transpose(0, 3, 1, 2).copy())
     with torch.no_grad():
         ref = model(images).numpy()
+        ref_seen = model(seen).numpy()
     cos, outputs_equal, outputs_total, bits_emu_diff, bits_total, bits_float_diff = [], 0, 0, 0, 0, 0
+    cos_seen = [_cos(ref_seen[i], ref[i]) for i in range(len(ref))]
+    cos_lce_seen = []
     emb_equal = 0
     per_tensor = {}
     with LceRunner(res.data) as runner:
         for i in range(images.shape[0]):
-            q = quantize_image(images[i:i + 1].permute(0, 2, 3, 1).numpy(), res.input.scale, res.input.zero_point)
+            q = q_images[i:i + 1]
             got = runner.run([q])
             want = res.emulated_outputs(q)
             for a, b in zip(got, want):
@@ -127,7 +135,8 @@ def exactness(args, dataset, checkpoint: Path) -> dict:
                 outputs_total += 1
             emb_equal += int(np.array_equal(got[0], want[0]))
             y = (got[0].astype(np.float64).reshape(-1) - res.output.zero_point) * res.output.scale
-            cos.append(float(y @ ref[i] / max(np.linalg.norm(y) * np.linalg.norm(ref[i]), 1e-12)))
+            cos.append(_cos(y, ref[i]))
+            cos_lce_seen.append(_cos(y, ref_seen[i]))
             for name, pos in res.debug_outputs.items():
                 channels = int(np.prod(got[pos].shape[-1:])) * 32
                 b_lce = unpack_bits(got[pos], channels)
@@ -142,9 +151,19 @@ def exactness(args, dataset, checkpoint: Path) -> dict:
                     d = int((b_lce != unpack_bits(signs[name][i:i + 1], channels)).sum())
                     bits_float_diff += d
                     t["differ_from_float_torch"] += d
+    sweep = {}
+    for pct in (None, 99.99, 99.9):
+        alt = export_lce(model, None, calib=calib, input_size=size, preprocess=ckpt["preprocess"], calib_percentile=pct)
+        with LceRunner(alt.data) as runner:
+            c = [_cos((runner.run([q_images[i:i + 1]])[0].astype(np.float64).reshape(-1) - alt.output.zero_point)
+                      * alt.output.scale, ref[i]) for i in range(len(ref))]
+        sweep["min/max" if pct is None else f"{pct} percentile"] = float(np.median(c))
     lce_eval = evaluate(LceEmbedder(out / "bireid.tflite"), dataset, size=size).main
     torch_eval = evaluate(model, dataset, size=size).main
     result = {"images": int(images.shape[0]), "cosine_median": float(np.median(cos)), "cosine_min": float(np.min(cos)),
+              "cosine_torch_int8_input_median": float(np.median(cos_seen)),
+              "cosine_lce_vs_torch_int8_input_median": float(np.median(cos_lce_seen)),
+              "calibration_sweep_cosine_median": sweep,
               "outputs_equal": outputs_equal, "outputs_total": outputs_total, "embeddings_equal": emb_equal,
               "bits_total": bits_total, "bits_differ_from_emulation": bits_emu_diff,
               "bits_differ_from_float_torch": bits_float_diff, "bitpacked_tensors": len(res.debug_outputs),
@@ -154,6 +173,11 @@ def exactness(args, dataset, checkpoint: Path) -> dict:
               "torch_eval": {"mAP": torch_eval.mAP, "rank1": torch_eval.rank(1)}}
     write_text(cache, json.dumps(result, indent=1, sort_keys=True))
     return result
+
+
+def _cos(a, b) -> float:
+    a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
 def _const_bytes(data: bytes) -> int:
@@ -213,7 +237,13 @@ def report(args, states: dict, exact: dict | None, costs: list) -> str:
                   f"exported with its {exact['bitpacked_tensors']} bitpacked tensors as extra outputs, run in Larq "
                   f"Compute Engine's interpreter (reference bconv kernel):", "",
                   f"- embedding cosine, interpreter vs torch float model: median {exact['cosine_median']:.4f}, "
-                  f"min {exact['cosine_min']:.4f};",
+                  f"min {exact['cosine_min']:.4f} (target >= 0.99: "
+                  f"{'met' if exact['cosine_median'] >= 0.99 else 'MISSED'}); the torch model itself, fed the int8 "
+                  f"image the file gets (each pixel moved by under half a quantization step) instead of the float "
+                  f"one: median {exact['cosine_torch_int8_input_median']:.4f}; interpreter vs that: "
+                  f"{exact['cosine_lce_vs_torch_int8_input_median']:.4f}; int8 ranges from min / max vs "
+                  f"percentiles (median cosine): " + ", ".join(f"{k} {v:.4f}" for k, v in
+                                                            exact["calibration_sweep_cosine_median"].items()) + ";",
                   f"- bitpacked tensors vs the torch model run with its real-valued layers in int8 "
                   f"(`LceExport.emulate`): {exact['bits_total'] - exact['bits_differ_from_emulation']:,} of "
                   f"{exact['bits_total']:,} bits equal ({exact['bits_differ_from_emulation']} differ); every graph "
@@ -282,6 +312,14 @@ NOTES = """
   halves up (LiteRT's reference kernels round them away from zero): 0.1-0.4% of int8 outputs differed
   by one from BUILTIN_REF in our checks (tests/test_binary_export.py pins it); the emulation follows the
   interpreter.
+- A first pass initialised each unit's closing BN at zero (as edgereid.models.resnet does, every unit starting
+  as its shortcut). Measured with the same command: float 18.9 mAP, plain binary 18.8, + KR-GAL 18.0,
+  + FR-GAL 17.5, BiRe-ID 16.5 (0.87x float); int8 LCE file: cosine median 0.883 vs torch, 0 of 30.4M bits
+  off the emulation, 0.65% off the float model's signs. But those BN scales stayed at |gamma| ~0.03 (branch
+  outputs ~0.03 std on a residual stream of ~0.8): the binary convs contributed next to nothing, the network
+  was its real-valued stem and downsample convs, which is why binarizing cost nothing, and an int8 step of
+  the residual stream (~0.03) erased what the branches added. The units now start at full strength
+  (`zero_init_residual=False`); the figures above are from that model.
 - SCL-net has no binary variant: its units are depthwise 3x3 + 1x1 convs; LCE has no binary depthwise conv
   and the 1x1 convs (K = Cin) are where binarization saves least and costs most.
 """

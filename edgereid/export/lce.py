@@ -66,6 +66,7 @@ __all__ = ["export_lce", "export_lce_checkpoint", "LceExport", "LceEmbedder", "t
 PREPROCESS_DEFAULT = {"size": [128, 64], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
                       "channel_order": "rgb"}
 _SIGN_QUANTIZERS = tuple(QUANTIZERS.values())
+CALIB_PERCENTILE = None  # int8 activation ranges: min / max over the calibration images
 
 
 # ---- TFLite integer arithmetic (numpy, int64) ----------------------------------------------------
@@ -166,16 +167,27 @@ def _range_to_qparams(lo: float, hi: float) -> tuple[float, int]:
     return scale, zp
 
 
-def calibration_ranges(model: nn.Module, images: torch.Tensor, batch_size: int = 64) -> dict:
-    """(min, max) of every module output over `images` (eval mode), by module name."""
+def calibration_ranges(model: nn.Module, images: torch.Tensor, batch_size: int = 64,
+                       percentile: float | None = None) -> dict:
+    """(min, max) of every module output over `images` (eval mode), by module name; with `percentile`
+    (e.g. 99.99) the (100 - p, p) percentiles of each batch (over at most 2^17 seeded samples of it),
+    widest over the batches, so that rare outliers do not coarsen the int8 step of every value."""
     ranges: dict[str, list[float]] = {}
     names = {id(m): n for n, m in model.named_modules()}
+    gen = torch.Generator().manual_seed(0)
 
     def hook(module, inputs, output):
         if not isinstance(output, torch.Tensor):
             return
         name = names[id(module)]
-        lo, hi = float(output.min()), float(output.max())
+        if percentile is None:
+            lo, hi = float(output.min()), float(output.max())
+        else:
+            flat = output.detach().flatten().float()
+            if flat.numel() > 1 << 17:
+                flat = flat[torch.randint(flat.numel(), (1 << 17,), generator=gen)]
+            q = torch.quantile(flat, torch.tensor([1.0 - percentile / 100.0, percentile / 100.0]))
+            lo, hi = float(q[0]), float(q[1])
         r = ranges.setdefault(name, [lo, hi])
         r[0], r[1] = min(r[0], lo), max(r[1], hi)
 
@@ -297,12 +309,12 @@ def _weight_qparams(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class _Exporter:
     def __init__(self, model: BiReIDResNet, calib: torch.Tensor | None, input_size, preprocess: dict,
-                 int8: bool, debug: bool):
+                 int8: bool, debug: bool, percentile: float | None = None):
         self.model, self.int8, self.debug = model, int8, debug
         self.h, self.w = (int(s) for s in input_size)
         self.pre = preprocess
         self.p = _Program(int8)
-        self.ranges = calibration_ranges(model, calib) if int8 else {}
+        self.ranges = calibration_ranges(model, calib, percentile=percentile) if int8 else {}
         self.names = {id(m): n for n, m in model.named_modules()}
         self.debug_names: list[str] = []
 
@@ -797,10 +809,12 @@ def quantize_image(images_nhwc: np.ndarray, scale: float, zero_point: int) -> np
 
 
 def export_lce(model: nn.Module, path=None, calib: torch.Tensor | None = None, input_size=None, int8: bool = True,
-               debug: bool = False, preprocess: dict | None = None, model_name: str | None = None) -> LceExport:
+               debug: bool = False, preprocess: dict | None = None, model_name: str | None = None,
+               calib_percentile: float | None = CALIB_PERCENTILE) -> LceExport:
     """Write `model` (a BiReIDResNet, eval semantics) as a .tflite in the LCE format (module doc).
 
-    `calib`: preprocessed NCHW images for the int8 ranges (required when int8). `debug=True` adds
+    `calib`: preprocessed NCHW images for the int8 ranges (required when int8; `calib_percentile`: see
+    calibration_ranges, None = min / max). `debug=True` adds
     every bitpacked tensor as an extra graph output (after the embedding), named by its binarizer.
     Returns the LceExport (bytes, I/O, debug output positions, the int8 emulation); written to
     `path` atomically when given.
@@ -819,7 +833,7 @@ def export_lce(model: nn.Module, path=None, calib: torch.Tensor | None = None, i
         raise ExportError("int8 LCE export needs calibration images (calib=[N, 3, H, W] preprocessed)")
     model = model.eval()
     with torch.no_grad():
-        exporter = _Exporter(model, calib, size, pre, int8, debug)
+        exporter = _Exporter(model, calib, size, pre, int8, debug, calib_percentile)
         result, graph = exporter.export()
     model_name = model_name or getattr(model, "model_name", None) or "bireid_resnet18"
     io = [{"name": v.name, "shape": list(v.shape), "dtype": v.dtype, "scale": v.scale, "zero_point": v.zero_point}

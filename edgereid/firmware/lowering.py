@@ -416,6 +416,16 @@ def _geometry(c: OpCheck, axis: str, in_size: int, k: int, stride: int, dilation
 
 _CHECKS: dict[str, Callable[[OpCheck], None]] = {}
 
+# The newest operator-code version of each builtin op that LiteRT's reference resolver
+# (BUILTIN_REF, ai-edge-litert 1.x) registers, measured; a newer version may mean other
+# semantics, and LiteRT refuses it. A kind without an entry (custom ops) is not bounded.
+MAX_OP_VERSIONS = {
+    "CONV_2D": 8, "DEPTHWISE_CONV_2D": 6, "FULLY_CONNECTED": 14, "ADD": 5, "MUL": 7, "MAX_POOL_2D": 3,
+    "AVERAGE_POOL_2D": 3, "MEAN": 3, "PAD": 6, "PADV2": 6, "CONCATENATION": 7, "RESHAPE": 1, "SQUEEZE": 1,
+    "EXPAND_DIMS": 1, "RESIZE_NEAREST_NEIGHBOR": 4, "SOFTMAX": 3, "L2_NORMALIZATION": 2, "QUANTIZE": 6,
+    "DEQUANTIZE": 9,
+}
+
 
 def register_check(*kinds: str):
     """Register `fn(check: OpCheck)` as the validation of op kinds `kinds` (see the section doc)."""
@@ -437,6 +447,10 @@ def check_op(graph: Graph, op: Op, where=None) -> None:
     if fn is None:
         raise c.fail("has a lowering but no registered check (lowering.register_check); expected one, so that "
                      "its output shape and options are validated before C is generated")
+    newest = MAX_OP_VERSIONS.get(op.kind)
+    if newest is not None and not 1 <= op.version <= newest:
+        raise c.fail(f"has operator version {op.version}; expected 1 to {newest} (the versions LiteRT's reference "
+                     "kernels implement)")
     fn(c)
 
 
@@ -519,6 +533,15 @@ def _check_fully_connected(c: OpCheck) -> None:
     else:
         c.expect_output_shape((batches, units), f"[{x.num_elements} / depth {depth}, units {units}]")
     bias = _bias_values(c, 2, units)
+    if bias is not None and len(w.scales) == 1:
+        # LiteRT's GetQuantizedConvolutionMultipler (per-tensor weights): the bias must be quantized
+        # with (about) input scale * weight scale, or Prepare refuses the op.
+        b = c.input(2, "bias", const=True)
+        drift = abs(float(x.scale) * float(w.scale) - float(b.scale)) / float(y.scale)
+        if not drift <= 0.02:
+            raise c.fail_tensor("input", 2, b, "quantization.scale", f"{b.scale!r}; expected about input scale * "
+                                f"weight scale = {float(x.scale) * float(w.scale)!r} (|difference| / output scale "
+                                f"= {drift:.3g}, at most 0.02)")
     _activation_clamp(c, y)
     _accumulator_bounds(c, w, x, bias, 0)
     for k, s in enumerate(w.scales):

@@ -18,7 +18,10 @@ multiplier = (float)(-m / s) and bias = (float)((b + K * m) / s + z) (s, z: the 
 output's scale and zero point, 1 and 0 for float output); the fused activation's int32
 range [lo, hi] clipped to [-K, K] becomes bounds on 2a: [K - hi, K - lo]. LCE's
 interpreter runs with flush-to-zero and denormals-are-zero, so a denormal m or b reads
-as 0 and a constant that rounds to a denormal float is stored as a zero of its sign.
+as 0, a constant that rounds to a denormal float is stored as a zero of its sign, a float
+result below FLT_MIN is flushed (the kernel does it where the constants allow it:
+flush_denormals), and LceQuantize packs a negative denormal input as +1 (x < 0 is false
+for it under DAZ; checked against the interpreter).
 """
 from __future__ import annotations
 

@@ -118,7 +118,7 @@ class BiReIDResNet(nn.Module):
     def __init__(self, num_classes: int, embedding_dim: int | None = None, width: float = 1.0,
                  last_stride: int = 1, binary: bool = True, input_quantizer: str = "approx_sign",
                  kernel_quantizer: str = "magnitude_aware_sign", pad_values: float = 1.0, residual: bool = True,
-                 binary_head: bool = False):
+                 binary_head: bool = False, zero_init_residual: bool = False):
         super().__init__()
         if last_stride not in (1, 2):
             raise ModelError(f"bireid_resnet18 last_stride {last_stride}: expected 1 or 2")
@@ -143,7 +143,11 @@ class BiReIDResNet(nn.Module):
         self.head = EmbeddingHead(cin, embedding_dim or cin, num_classes, binary_head, input_quantizer,
                                   kernel_quantizer)
         self.embedding_dim = self.head.dim
-        init_backbone(self, lambda m: m.bn2 if isinstance(m, BiReIDUnit) and m.residual else None)
+        # zero_init_residual: every unit starts as its shortcut (as edgereid.models.resnet). Off by default: with
+        # one shortcut per conv the branches' BNs stayed near zero (|gamma| ~0.03 after 20 epochs), leaving the
+        # network to its real-valued stem and downsample convs.
+        init_backbone(self, lambda m: m.bn2 if zero_init_residual and isinstance(m, BiReIDUnit) and m.residual
+                      else None)
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

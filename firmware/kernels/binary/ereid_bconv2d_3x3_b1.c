@@ -6,51 +6,44 @@
  * pad_value 1; for pad_value 0 such taps are masked out and (channels_in / 2) is added per
  * tap), then each output channel's nine XORs with its filter words are counted as three
  * nibble sums of three words, a byte sum and one horizontal add, and its output written
- * at once. More words per pixel: pixels whose nine taps are all in the image read three
- * row runs of 3 * words contiguous words (input and filter alike), the others go through
- * the generic per-pixel path (ereid_bconv2d_pixel_out_b1).
+ * at once (Cortex-M4/M7: ereid_bin_pop9_asm; Helium: four channels per vector; portable C
+ * otherwise). More words per pixel: the per-pixel path (ereid_bconv2d_pixel_out_b1), which
+ * gathers the nine taps' words into one block so each channel is one contiguous count.
  * EREID_ARG_ERROR outside these constraints. */
 #include "ereid_nn.h"
 #include "ereid_nn_binary.h"
 
-/* popcount(x[k] ^ f[k]) (masked: & v[k]) over the nine taps, k = 3g .. 3g + 2 per group. */
-#define EREID_B3_TAP(k) ereid_bin_nibbles_r(masked ? (x[k] ^ (uint32_t)f[k]) & v[k] : x[k] ^ (uint32_t)f[k], m1, m2, three)
+/* popcount(x[k] ^ f[k]) over the nine taps (portable), k = 3g .. 3g + 2 per group. */
+#define EREID_B3_TAP(k) ereid_bin_nibbles_r(x[k] ^ (uint32_t)f[k], m1, m2, three)
 #define EREID_B3_GROUP(g) ereid_bin_bytes(EREID_B3_TAP(3 * (g)) + EREID_B3_TAP(3 * (g) + 1) + EREID_B3_TAP(3 * (g) + 2))
 
-/* One output pixel, channels [first, first + count): accumulator = the nine-tap count plus
- * `extra`, then the output stage of out_type (a constant at each call, so the stage is
- * specialised per type, as is `masked`). */
+/* One output pixel, channels [first + start, first + count) of a block: accumulator = the
+ * nine-tap count, then the output stage of out_type (a constant at each call, as are clamp
+ * and flush, so each case is a specialised copy). */
 static inline __attribute__((always_inline)) void
 ereid_b3_w1_block(const ereid_bconv_params *p, const ereid_bconv_transform *transform, const int32_t *threshold,
-                  const int32_t *f, const uint32_t *x, const uint32_t *v, int32_t extra, int32_t first,
-                  int32_t start, int32_t count, void *out_px, int out_type, int masked, int clamp, int flush)
+                  const int32_t *f, const uint32_t *x, int32_t first, int32_t start, int32_t count,
+                  void *out_px, int out_type, int clamp, int flush)
 {
     uint32_t m1 = EREID_BIN_M1, m2 = EREID_BIN_M2, three = 3u;
     EREID_BIN_OPAQUE(m1);
     EREID_BIN_OPAQUE(m2);
     EREID_BIN_OPAQUE(three);
     const int32_t lo = p->clamp_min, hi = p->clamp_max;
-    const ereid_bconv_transform *t = transform + first;
-    const int32_t *thr = threshold + first;
+    /* Only the output type's own array is non-NULL: no pointer arithmetic on the other. */
+    const ereid_bconv_transform *t = out_type == EREID_BCONV_OUT_B1 ? NULL : transform + first;
+    const int32_t *thr = out_type == EREID_BCONV_OUT_B1 ? threshold + first : NULL;
     float *out_f = (float *)out_px + first;
     int8_t *out_q = (int8_t *)out_px + first;
     /* A bitpacked block already started by a vector path keeps its bits. */
     uint32_t word = (out_type == EREID_BCONV_OUT_B1 && start > 0) ? (uint32_t)((int32_t *)out_px)[first / 32] : 0u;
-    (void)v;
     f += 9 * start;
     for (int32_t i = start; i < count; i++) {
 #if defined(EREID_BIN_POP9_ASM)
-        int32_t a;
-        if (masked) {
-            const uint32_t bytes = EREID_B3_GROUP(0) + EREID_B3_GROUP(1) + EREID_B3_GROUP(2);
-            a = (int32_t)ereid_bin_hsum((uint32_t)extra, bytes);
-            f += 9;
-        } else {
-            a = (int32_t)ereid_bin_pop9_asm(&x, &f, m1, m2, three);
-        }
+        const int32_t a = (int32_t)ereid_bin_pop9_asm(&x, &f, m1, m2, three);
 #else
         const uint32_t bytes = EREID_B3_GROUP(0) + EREID_B3_GROUP(1) + EREID_B3_GROUP(2);
-        const int32_t a = (int32_t)ereid_bin_hsum((uint32_t)extra, bytes);
+        const int32_t a = (int32_t)ereid_bin_hsum(0u, bytes);
         f += 9;
 #endif
         if (out_type == EREID_BCONV_OUT_B1) {
@@ -78,48 +71,73 @@ ereid_b3_w1_block(const ereid_bconv_params *p, const ereid_bconv_transform *tran
 }
 
 #if defined(EREID_BIN_MVE)
-/* Helium: four output channels per vector. Each tap's input word is broadcast, the four
- * channels' filter words of that tap gathered (offsets 0, 9, 18, 27 words), XORed; the nine
- * XOR vectors go through a carry-save adder tree (ones, twos, fours, eights) whose
- * counters are popcounted per lane (SWAR on vectors) and combined. Channels past the last
- * multiple of four take the scalar path. */
-#define EREID_V_CSA(s_, c_, a_, b_, cin_)                                                                     \
-    do {                                                                                                      \
-        const uint32x4_t u_ = veorq_u32(a_, b_);                                                              \
-        c_ = vorrq_u32(vandq_u32(a_, b_), vandq_u32(u_, cin_));                                               \
-        s_ = veorq_u32(u_, cin_);                                                                             \
-    } while (0)
+/* Helium: four output channels per vector. Each tap's input word is broadcast (xv: nine
+ * vectors), the four channels' filter words of that tap gathered (q7 holds the four filter
+ * addresses; immediate offsets 0, 4, ..., 32), XORed; the nine XOR vectors go through a
+ * carry-save adder tree to ones, twos, fours, eights (per bit position the count is at most
+ * 9, so fours and eights never overlap), whose popcounts per lane are the SWAR steps on
+ * vectors: A = ones + 2 twos and B = fours + 2 eights as nibble counts (<= 12), byte
+ * counts, one multiply per lane for the horizontal sum; acc = sum(A) + 4 sum(B). The
+ * filter addresses advance by 144 bytes (the next four channels). Registers are named
+ * (q0-q7): the tree needs all eight, and compiled code spilled. */
+#define EREID_V_LOAD(q, k) "vldrw.u32 " q ", [%[xv], #" #k "*16]\n\tvldrw.u32 q6, [q7, #" #k "*4]\n\tveor " q ", " q ", q6\n\t"
+#define EREID_V_FA(s, c, x, t)                                                                                \
+    "vand " t ", " s ", " c "\n\tveor " s ", " s ", " c "\n\tvand " c ", " s ", " x "\n\tvorr " c ", " c ", " t    \
+    "\n\tveor " s ", " s ", " x "\n\t"
+#define EREID_V_HA(a, b, carry) "vand " carry ", " a ", " b "\n\tveor " a ", " a ", " b "\n\t"
+#define EREID_V_STAGE(mask, shift, q, op) "vshr.u32 q4, " q ", #" #shift "\n\tvand q4, q4, " mask "\n\t" op
 
-static inline __attribute__((always_inline)) uint32x4_t ereid_v_nibbles(uint32x4_t v)
+static inline __attribute__((always_inline)) void ereid_v_pop9(const uint32_t *xv, uint32_t *addr, int32_t *acc)
 {
-    v = vsubq_u32(v, vandq_u32(vshrq_n_u32(v, 1), vdupq_n_u32(EREID_BIN_M1)));
-    return vmlaq_n_u32(v, vandq_u32(vshrq_n_u32(v, 2), vdupq_n_u32(EREID_BIN_M2)), 0xFFFFFFFDu); /* v - 3t */
-}
-
-/* Per lane, the sum of the four bytes of n's byte counts (n: nibble counts <= 12). */
-static inline __attribute__((always_inline)) uint32x4_t ereid_v_hsum_nibbles(uint32x4_t n)
-{
-    const uint32x4_t b = vmlaq_n_u32(n, vandq_u32(vshrq_n_u32(n, 4), vdupq_n_u32(EREID_BIN_M4)), 0xFFFFFFF1u);
-    return vshrq_n_u32(vmulq_n_u32(b, 0x01010101u), 24); /* bytes <= 24: the sum fits a byte */
-}
-
-/* The four channels' nine-tap counts: addr holds the byte addresses of their filters
- * (gathers with immediate offsets 0, 4, ..., 32), xv the nine input words broadcast. */
-static inline __attribute__((always_inline)) int32x4_t ereid_v_pop9(uint32x4_t addr, const uint32x4_t *xv)
-{
-#define EREID_V_X(k) veorq_u32(xv[k], vldrwq_gather_base_u32(addr, 4 * (k)))
-    uint32x4_t s, c1, c2, c3, c4, ones, t, f1;
-    EREID_V_CSA(s, c1, EREID_V_X(0), EREID_V_X(1), EREID_V_X(2));
-    EREID_V_CSA(s, c2, s, EREID_V_X(3), EREID_V_X(4));
-    EREID_V_CSA(s, c3, s, EREID_V_X(5), EREID_V_X(6));
-    EREID_V_CSA(ones, c4, s, EREID_V_X(7), EREID_V_X(8));
-#undef EREID_V_X
-    EREID_V_CSA(t, f1, c1, c2, c3);
-    const uint32x4_t twos = veorq_u32(t, c4), f2 = vandq_u32(t, c4);
-    const uint32x4_t fours = veorq_u32(f1, f2), eights = vandq_u32(f1, f2);
-    const uint32x4_t a = vmlaq_n_u32(ereid_v_nibbles(ones), ereid_v_nibbles(twos), 2u);
-    const uint32x4_t b = vmlaq_n_u32(ereid_v_nibbles(fours), ereid_v_nibbles(eights), 2u);
-    return vreinterpretq_s32_u32(vmlaq_n_u32(ereid_v_hsum_nibbles(a), ereid_v_hsum_nibbles(b), 4u));
+    __asm__ volatile(
+        "vldrw.u32 q7, [%[ad]]\n\t"
+        /* s = q0, c1 = q1 */
+        EREID_V_LOAD("q0", 0) EREID_V_LOAD("q1", 1) EREID_V_LOAD("q2", 2)
+        EREID_V_FA("q0", "q1", "q2", "q3")
+        /* s = q0, c2 = q2; T = q1 (w2), F = q3 (w4) */
+        EREID_V_LOAD("q2", 3) EREID_V_LOAD("q3", 4)
+        EREID_V_FA("q0", "q2", "q3", "q4")
+        EREID_V_HA("q1", "q2", "q3")
+        /* s = q0, c3 = q2; T = q1, F' = q4; F = q3, E = q5 (w8) */
+        EREID_V_LOAD("q2", 5) EREID_V_LOAD("q4", 6)
+        EREID_V_FA("q0", "q2", "q4", "q5")
+        EREID_V_HA("q1", "q2", "q4")
+        EREID_V_HA("q3", "q4", "q5")
+        /* ones = q0, c4 = q2; twos = q1, F'' = q4; fours = q3, E2 = q2; eights = q5 */
+        EREID_V_LOAD("q2", 7) EREID_V_LOAD("q4", 8)
+        "vmov q6, q5\n\t"
+        EREID_V_FA("q0", "q2", "q4", "q5")
+        EREID_V_HA("q1", "q2", "q4")
+        EREID_V_HA("q3", "q4", "q2")
+        "veor q5, q6, q2\n\t"
+        /* 2-bit, then 4-bit counts of q0, q1, q3, q5 */
+        "vmov.i8 q2, #0x55\n\t"
+        EREID_V_STAGE("q2", 1, "q0", "vsub.i32 q0, q0, q4\n\t")
+        EREID_V_STAGE("q2", 1, "q1", "vsub.i32 q1, q1, q4\n\t")
+        EREID_V_STAGE("q2", 1, "q3", "vsub.i32 q3, q3, q4\n\t")
+        EREID_V_STAGE("q2", 1, "q5", "vsub.i32 q5, q5, q4\n\t")
+        "vmov.i8 q2, #0x33\n\t"
+        EREID_V_STAGE("q2", 2, "q0", "vmla.u32 q0, q4, %[m3]\n\t")
+        EREID_V_STAGE("q2", 2, "q1", "vmla.u32 q1, q4, %[m3]\n\t")
+        EREID_V_STAGE("q2", 2, "q3", "vmla.u32 q3, q4, %[m3]\n\t")
+        EREID_V_STAGE("q2", 2, "q5", "vmla.u32 q5, q4, %[m3]\n\t")
+        "vmla.u32 q0, q1, %[two]\n\t"
+        "vmla.u32 q3, q5, %[two]\n\t"
+        "vmov.i8 q2, #0x0f\n\t"
+        EREID_V_STAGE("q2", 4, "q0", "vmla.u32 q0, q4, %[m15]\n\t")
+        EREID_V_STAGE("q2", 4, "q3", "vmla.u32 q3, q4, %[m15]\n\t")
+        "vmul.i32 q0, q0, %[k]\n\t"
+        "vmul.i32 q3, q3, %[k]\n\t"
+        "vshr.u32 q0, q0, #24\n\t"
+        "vshr.u32 q3, q3, #24\n\t"
+        "vmla.u32 q0, q3, %[four]\n\t"
+        "vstrw.32 q0, [%[acc]]\n\t"
+        "vadd.i32 q7, q7, %[step]\n\t"
+        "vstrw.32 q7, [%[ad]]\n\t"
+        :
+        : [xv] "r"(xv), [ad] "r"(addr), [acc] "r"(acc), [m3] "r"(0xFFFFFFFDu), [m15] "r"(0xFFFFFFF1u),
+          [two] "r"(2u), [four] "r"(4u), [k] "r"(0x01010101u), [step] "r"(144u)
+        : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "memory");
 }
 
 /* Channels [first, first + count) of one pixel in groups of four; returns how many were
@@ -129,23 +147,25 @@ ereid_b3_w1_block_mve(const ereid_bconv_params *p, const ereid_bconv_transform *
                       const int32_t *f, const uint32_t *x, int32_t first, int32_t count, void *out_px, int out_type,
                       int clamp)
 {
-    uint32x4_t xv[9];
+    uint32_t xv[36], addr[4];
+    int32_t acc[4];
     for (int32_t k = 0; k < 9; k++) {
-        xv[k] = vdupq_n_u32(x[k]);
+        vstrwq_u32(xv + 4 * k, vdupq_n_u32(x[k]));
     }
     /* byte addresses of the group's four filters: f + 36 * lane */
-    uint32x4_t addr = vaddq_n_u32(vmulq_n_u32(vidupq_n_u32(0u, 1), 36u), (uint32_t)(uintptr_t)f);
+    vstrwq_u32(addr, vaddq_n_u32(vmulq_n_u32(vidupq_n_u32(0u, 1), 36u), (uint32_t)(uintptr_t)f));
     const int32x4_t lo = vdupq_n_s32(p->clamp_min), hi = vdupq_n_s32(p->clamp_max);
     const int32_t groups = count / 4;
-    uint32x4_t bit = vshlq_u32(vdupq_n_u32(1u), vreinterpretq_s32_u32(vidupq_n_u32(0u, 1)));
     uint32_t word = 0;
-    for (int32_t gi = 0; gi < groups; gi++, addr = vaddq_n_u32(addr, 144u)) {
+    for (int32_t gi = 0; gi < groups; gi++) {
         const int32_t o = first + 4 * gi;
-        const int32x4_t a = ereid_v_pop9(addr, xv);
+        ereid_v_pop9(xv, addr, acc);
+        const int32x4_t a = vldrwq_s32(acc);
         if (out_type == EREID_BCONV_OUT_B1) {
-            const mve_pred16_t gt = vcmpgtq_s32(a, vldrwq_s32(threshold + o));
-            word |= vaddvq_u32(vpselq_u32(bit, vdupq_n_u32(0u), gt));
-            bit = vshlq_n_u32(bit, 4);
+            /* the predicate has four bits per lane: bits 0, 4, 8, 12 moved to 0..3 by one multiply
+             * (no vector stays live across the asm, which uses all eight) */
+            const uint32_t gt = (uint32_t)vcmpgtq_s32(a, vldrwq_s32(threshold + o)) & 0x1111u;
+            word |= ((gt * 0x249u) >> 9 & 0xFu) << (o & 31);
             continue;
         }
         int32x4_t xx = vshlq_n_s32(a, 1);
@@ -170,6 +190,25 @@ ereid_b3_w1_block_mve(const ereid_bconv_params *p, const ereid_bconv_transform *
     return 4 * groups;
 }
 #endif
+
+/* A border pixel with pad_value 0 (out-of-image taps masked, channels_in / 2 added per
+ * such tap): portable counts, the generic output stage. */
+static void ereid_b3_w1_masked(const ereid_bconv_params *p, const ereid_bconv_transform *transform,
+                               const int32_t *threshold, const int32_t *f, const uint32_t *x, const uint32_t *v,
+                               int32_t extra, int32_t first, int32_t count, void *out_px)
+{
+    int32_t acc[EREID_BCONV_BLOCK];
+    for (int32_t i = 0; i < count; i++, f += 9) {
+        uint32_t bytes = 0;
+        for (int32_t k = 0; k < 9; k += 3) {
+            bytes += ereid_bin_bytes(ereid_bin_nibbles((x[k] ^ (uint32_t)f[k]) & v[k]) +
+                                     ereid_bin_nibbles((x[k + 1] ^ (uint32_t)f[k + 1]) & v[k + 1]) +
+                                     ereid_bin_nibbles((x[k + 2] ^ (uint32_t)f[k + 2]) & v[k + 2]));
+        }
+        acc[i] = (int32_t)ereid_bin_hsum((uint32_t)extra, bytes);
+    }
+    ereid_bconv_store(p, transform, threshold, acc, first, count, out_px);
+}
 
 /* Every output pixel, one word per pixel. The nine input words of a pixel are gathered
  * once (an out-of-image tap reads 0, which is pad_value 1; with pad_value 0 such a pixel
@@ -212,8 +251,7 @@ ereid_b3_w1_all(const ereid_bconv_params *p, const ereid_bconv_geom *g, const er
                     const int32_t count = out_c - first < EREID_BCONV_BLOCK ? out_c - first : EREID_BCONV_BLOCK;
                     const int32_t *f = g->filter + first * 9;
                     if (masked) {
-                        ereid_b3_w1_block(p, transform, threshold, f, x, v, extra, first, 0, count, out, out_type, 1,
-                                          clamp, flush);
+                        ereid_b3_w1_masked(p, transform, threshold, f, x, v, extra, first, count, out);
                         continue;
                     }
                     int32_t done = 0;
@@ -223,8 +261,8 @@ ereid_b3_w1_all(const ereid_bconv_params *p, const ereid_bconv_geom *g, const er
                     }
 #endif
                     if (done < count) {
-                        ereid_b3_w1_block(p, transform, threshold, f, x, v, 0, first, done, count, out, out_type, 0,
-                                          clamp, flush);
+                        ereid_b3_w1_block(p, transform, threshold, f, x, first, done, count, out, out_type, clamp,
+                                          flush);
                     }
                 }
             }
@@ -254,9 +292,7 @@ static void ereid_b3_w1_f32(const ereid_bconv_params *p, const ereid_bconv_geom 
                             const ereid_bconv_transform *transform, const ereid_dims *out_d, uint8_t *out,
                             int32_t px_bytes, int clamp)
 {
-    if (p->flush_denormals) {
-        ereid_b3_w1_all(p, g, transform, NULL, out_d, out, px_bytes, EREID_BCONV_OUT_F32, 1, 1);
-    } else if (clamp) {
+    if (clamp) {
         ereid_b3_w1_all(p, g, transform, NULL, out_d, out, px_bytes, EREID_BCONV_OUT_F32, 1, 0);
     } else {
         ereid_b3_w1_all(p, g, transform, NULL, out_d, out, px_bytes, EREID_BCONV_OUT_F32, 0, 0);
@@ -277,14 +313,15 @@ ereid_status ereid_bconv2d_3x3_b1(const ereid_context *ctx, const ereid_bconv_pa
     }
     ereid_bconv_geom g;
     ereid_bconv_geom_init(&g, params, input_dims, input, filter_dims, filter, output_dims);
-    const int32_t words = g.in_words, row = 3 * words, out_c = g.out_c;
-    const int32_t sh = params->stride.h, sw = params->stride.w, ph = params->padding.h, pw = params->padding.w;
+    const int32_t words = g.in_words;
     const int32_t px_bytes = g.out_words_per_px * ereid_bconv_out_elem_bytes(params->output_type);
-    const int32_t line = g.in_w * words; /* words of one input row */
     /* The clamp matters only when the activation range is narrower than [0, 2K]. */
     const int clamp = params->clamp_min > 0 || params->clamp_max < 2 * 9 * params->channels_in;
     uint8_t *out = (uint8_t *)output;
-    if (words == 1) {
+    /* Float output whose constants can make denormal results (multipliers or biases below
+     * 2^-100, flush_denormals) is rare: it takes the generic per-pixel path. */
+    const int generic = params->output_type == EREID_BCONV_OUT_F32 && params->flush_denormals;
+    if (words == 1 && !generic) {
         if (params->output_type == EREID_BCONV_OUT_B1) {
             ereid_b3_w1_b1(params, &g, threshold, output_dims, out, px_bytes);
         } else if (params->output_type == EREID_BCONV_OUT_S8) {
@@ -294,29 +331,12 @@ ereid_status ereid_bconv2d_3x3_b1(const ereid_context *ctx, const ereid_bconv_pa
         }
         return EREID_OK;
     }
-    int32_t acc[EREID_BCONV_BLOCK];
+    /* Several words per pixel: each pixel's nine taps gathered into one block, each channel
+     * one contiguous run (ereid_bconv2d_pixel_out_b1). */
     for (int32_t b = 0; b < output_dims->n; b++) {
         for (int32_t oy = 0; oy < output_dims->h; oy++) {
-            const int32_t iy0 = oy * sh - ph;
-            const int rows_inside = iy0 >= 0 && iy0 + 3 <= g.in_h;
             for (int32_t ox = 0; ox < output_dims->w; ox++, out += px_bytes) {
-                const int32_t ix0 = ox * sw - pw;
-                if (!rows_inside || ix0 < 0 || ix0 + 3 > g.in_w) {
-                    ereid_bconv2d_pixel_out_b1(params, &g, transform, threshold, b, oy, ox, out);
-                    continue;
-                }
-                const int32_t *in0 = input + ((b * g.in_h + iy0) * g.in_w + ix0) * words;
-                const int32_t *in1 = in0 + line, *in2 = in1 + line;
-                for (int32_t first = 0; first < out_c; first += EREID_BCONV_BLOCK) {
-                    const int32_t count = out_c - first < EREID_BCONV_BLOCK ? out_c - first : EREID_BCONV_BLOCK;
-                    const int32_t *f = filter + first * g.tap_words;
-                    for (int32_t i = 0; i < count; i++, f += g.tap_words) {
-                        acc[i] = (int32_t)(ereid_bin_xor_popcount(in0, f, row) +
-                                           ereid_bin_xor_popcount(in1, f + row, row) +
-                                           ereid_bin_xor_popcount(in2, f + 2 * row, row));
-                    }
-                    ereid_bconv_store(params, transform, threshold, acc, first, count, out);
-                }
+                ereid_bconv2d_pixel_out_b1(params, &g, transform, threshold, b, oy, ox, out);
             }
         }
     }

@@ -6,12 +6,70 @@
 #include "ereid_nn.h"
 #include "ereid_nn_binary.h"
 
+const int32_t ereid_bin_zero_words[EREID_BIN_ZERO_WORDS] = {0};
+
+/* Taps of a filter the per-pixel path lists at once, and input words it gathers into one
+ * contiguous block (beyond either: one tap at a time). */
+#define EREID_BCONV_MAX_TAPS 64
+#define EREID_BCONV_GATHER_WORDS 256
+
 void ereid_bconv2d_pixel_b1(const ereid_bconv_params *p, const ereid_bconv_geom *g, int32_t b, int32_t oy,
                             int32_t ox, int32_t first, int32_t count, int32_t *acc)
 {
     const int32_t iy0 = oy * p->stride.h - p->padding.h;
     const int32_t ix0 = ox * p->stride.w - p->padding.w;
-    const int32_t nw = g->f_words;
+    const int32_t nw = g->f_words, taps = g->k_h * g->k_w;
+    if (taps <= EREID_BCONV_MAX_TAPS && (p->pad_value == 0 || nw <= EREID_BIN_ZERO_WORDS)) {
+        /* The taps' input words for group 0 (an out-of-image tap: zeros for pad_value 1,
+         * skipped and counted for pad_value 0). */
+        const int32_t *run0[EREID_BCONV_MAX_TAPS];
+        int32_t outside = 0, k = 0;
+        for (int32_t ky = 0; ky < g->k_h; ky++) {
+            const int32_t iy = iy0 + ky * p->dilation.h;
+            for (int32_t kx = 0; kx < g->k_w; kx++, k++) {
+                const int32_t ix = ix0 + kx * p->dilation.w;
+                if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
+                    run0[k] = g->input + ((b * g->in_h + iy) * g->in_w + ix) * g->in_words;
+                } else {
+                    run0[k] = p->pad_value ? ereid_bin_zero_words : NULL;
+                    outside += !p->pad_value;
+                }
+            }
+        }
+        int32_t group = -1;
+        if (outside == 0 && g->tap_words <= EREID_BCONV_GATHER_WORDS) {
+            /* Every tap has words: gather them once (per group) into one block, so each
+             * output channel is one contiguous XOR-popcount with its filter. */
+            int32_t block[EREID_BCONV_GATHER_WORDS];
+            for (int32_t i = 0; i < count; i++) {
+                const int32_t o = first + i, og = o / g->out_c_per_group;
+                if (og != group) {
+                    group = og;
+                    for (k = 0; k < taps; k++) {
+                        const int32_t *src = run0[k] == ereid_bin_zero_words ? run0[k] : run0[k] + group * nw;
+                        for (int32_t w = 0; w < nw; w++) {
+                            block[k * nw + w] = src[w];
+                        }
+                    }
+                }
+                acc[i] = (int32_t)ereid_bin_xor_popcount(block, g->filter + o * g->tap_words, g->tap_words);
+            }
+            return;
+        }
+        const int32_t *run[EREID_BCONV_MAX_TAPS];
+        const int32_t extra = outside * g->zero_count;
+        for (int32_t i = 0; i < count; i++) {
+            const int32_t o = first + i, og = o / g->out_c_per_group;
+            if (og != group) {
+                group = og;
+                for (k = 0; k < taps; k++) {
+                    run[k] = (run0[k] == NULL || run0[k] == ereid_bin_zero_words) ? run0[k] : run0[k] + group * nw;
+                }
+            }
+            acc[i] = extra + (int32_t)ereid_bin_xor_popcount_runs(run, taps, g->filter + o * g->tap_words, nw);
+        }
+        return;
+    }
     for (int32_t i = 0; i < count; i++) {
         const int32_t o = first + i;
         const int32_t group = o / g->out_c_per_group;

@@ -1,15 +1,22 @@
 /* LceQuantize float -> bitpacked. Reproduces Larq Compute Engine's bitpacking: bit c of a
- * row is (x[c] < 0), so +0, -0 and NaN give bit 0 (+1); the unused bits of a row's last
- * word are 0. The test is on the float's bits (no FPU needed): x < 0 exactly when the
- * sign is set and the magnitude is neither zero nor NaN. Words are written after every
- * value they hold was read, so input == output (in place) is allowed. */
+ * row is (x[c] < 0) as its interpreter evaluates it, with denormals-are-zero: +0, -0, NaN
+ * and negative denormals give bit 0 (+1); the unused bits of a row's last word are 0. The
+ * test is on the float's bits (no FPU needed): the sign is set and the magnitude is a
+ * normal number or infinity. Words are written after every value they hold was read, so
+ * input == output (in place) is allowed. */
 #include <string.h>
 
 #include "ereid_nn.h"
 #include "ereid_nn_binary.h"
 
-/* 1 when the float with bits u is < 0: u in [0x80000001, 0xFF800000]. */
-#define EREID_F32_NEGATIVE(u) ((uint32_t)((u) - 0x80000001u) < 0x7F800000u)
+/* The float with bits u is < 0 and not denormal: u in [0x80800000, 0xFF800000], i.e.
+ * u - 0x80800000 < 0x7F000001 (unsigned). The comparison's borrow, as the high word of a
+ * 64-bit difference, is all ones for bit 1: word = 2 * word - borrow adds the bit. */
+static inline uint32_t ereid_f32_sign_bit_step(uint32_t word, uint32_t u)
+{
+    const uint32_t borrow = (uint32_t)(((uint64_t)(u - 0x80800000u) - 0x7F000001u) >> 32);
+    return (word << 1) - borrow;
+}
 
 ereid_status ereid_bitpack_f32_b1(int32_t rows, int32_t channels, const float *input, int32_t *output)
 {
@@ -24,17 +31,11 @@ ereid_status ereid_bitpack_f32_b1(int32_t rows, int32_t channels, const float *i
             const int32_t n = channels - 32 * w < 32 ? channels - 32 * w : 32;
             const float *x = in + 32 * w;
             uint32_t word = 0;
-            int32_t c = 0;
-            for (; c + 4 <= n; c += 4) {
-                uint32_t u[4];
-                memcpy(u, x + c, sizeof u);
-                word |= ((uint32_t)EREID_F32_NEGATIVE(u[0]) << c) | ((uint32_t)EREID_F32_NEGATIVE(u[1]) << (c + 1)) |
-                        ((uint32_t)EREID_F32_NEGATIVE(u[2]) << (c + 2)) | ((uint32_t)EREID_F32_NEGATIVE(u[3]) << (c + 3));
-            }
-            for (; c < n; c++) {
+            /* channel 32w + n - 1 first: each step shifts the earlier bits up one */
+            for (int32_t c = n - 1; c >= 0; c--) {
                 uint32_t u;
                 memcpy(&u, x + c, sizeof u);
-                word |= (uint32_t)EREID_F32_NEGATIVE(u) << c;
+                word = ereid_f32_sign_bit_step(word, u);
             }
             out[w] = (int32_t)word;
         }

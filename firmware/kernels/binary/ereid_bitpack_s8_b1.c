@@ -18,13 +18,9 @@ ereid_status ereid_bitpack_s8_b1(int32_t rows, int32_t channels, int32_t zero_po
             const int32_t n = channels - 32 * w < 32 ? channels - 32 * w : 32;
             const int8_t *q = in + 32 * w;
             uint32_t word = 0;
-            int32_t c = 0;
-            for (; c + 4 <= n; c += 4) {
-                word |= ((uint32_t)(q[c] < zero_point) << c) | ((uint32_t)(q[c + 1] < zero_point) << (c + 1)) |
-                        ((uint32_t)(q[c + 2] < zero_point) << (c + 2)) | ((uint32_t)(q[c + 3] < zero_point) << (c + 3));
-            }
-            for (; c < n; c++) {
-                word |= (uint32_t)(q[c] < zero_point) << c;
+            /* channel 32w + n - 1 first; q - zero_point in [-255, 255]: its sign is the bit */
+            for (int32_t c = n - 1; c >= 0; c--) {
+                word = (word << 1) - (uint32_t)((int32_t)(q[c] - zero_point) >> 31);
             }
             out[w] = (int32_t)word;
         }

@@ -10,8 +10,12 @@
  *     or byte before one horizontal add;
  *   - Cortex-M4/M7/M33 (__ARM_FEATURE_DSP, no EREID_NO_DSP): the same SWAR steps, the
  *     horizontal add of four byte counts by USADA8 (one instruction);
- *   - Cortex-M55 (__ARM_FEATURE_MVE & 1, no EREID_NO_MVE): Helium vectors over four
- *     output pixels (ereid_bconv2d_3x3_b1.c, ereid_bconv2d_1x1_b1.c).
+ *   - Cortex-M4/M7 3x3 convolutions with one word per pixel: the nine words of an output
+ *     channel counted in 71 instructions of Thumb-2 (ereid_bin_pop9_asm);
+ *   - Cortex-M55 (__ARM_FEATURE_MVE & 1): Helium, four output channels per vector
+ *     (ereid_bconv2d_3x3_b1.c).
+ * EREID_NO_DSP (build_firmware(..., dsp=False)) compiles the portable C everywhere, so both
+ * paths can be run and compared on one core; EREID_NO_MVE drops only the Helium path.
  * Integer addition is exact and the float output transform is the same two rounded
  * operations on every path, so every path writes the same bytes.
  */
@@ -26,7 +30,7 @@
 #if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && !defined(EREID_NO_DSP)
 #define EREID_BIN_USADA8 1
 #endif
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(EREID_NO_MVE)
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(EREID_NO_MVE) && !defined(EREID_NO_DSP)
 #define EREID_BIN_MVE 1
 #include <arm_mve.h>
 #endif
@@ -56,7 +60,7 @@ static inline uint32_t ereid_bin_bytes(uint32_t n)
     return (n & EREID_BIN_M4) + ((n >> 4) & EREID_BIN_M4);
 }
 
-/* The sum of the four bytes of b, added to acc. */
+/* The sum of the four bytes of b (each up to 255), added to acc. */
 static inline uint32_t ereid_bin_hsum(uint32_t acc, uint32_t b)
 {
 #if defined(EREID_BIN_USADA8)
@@ -64,7 +68,9 @@ static inline uint32_t ereid_bin_hsum(uint32_t acc, uint32_t b)
     __asm__("usada8 %0, %1, %2, %3" : "=r"(r) : "r"(b), "r"(0u), "r"(acc));
     return r;
 #else
-    return acc + ((b * 0x01010101u) >> 24);
+    /* two halfword sums (<= 510), then their sum in the top half of one multiply */
+    const uint32_t h = (b & 0x00FF00FFu) + ((b >> 8) & 0x00FF00FFu);
+    return acc + ((h * 0x00010001u) >> 16);
 #endif
 }
 
@@ -87,12 +93,6 @@ static inline uint32_t ereid_bin_nibbles_r(uint32_t x, uint32_t m1, uint32_t m2,
 {
     x = x - ((x >> 1) & m1);
     return x - three * ((x >> 2) & m2);
-}
-
-/* ereid_bin_bytes as one AND and one multiply-subtract: per byte 16hi + lo - 15hi. */
-static inline uint32_t ereid_bin_bytes_r(uint32_t n, uint32_t fifteen)
-{
-    return n - fifteen * ((n >> 4) & EREID_BIN_M4);
 }
 
 /* popcount(x[k] ^ f[k]) over nine words, in Thumb-2 with DSP (M4, M7, M33, M55): three
@@ -147,26 +147,58 @@ static inline uint32_t ereid_bin_pop9_asm(const uint32_t **x, const int32_t **f,
 }
 #endif
 
-/* Full adder over 32 bit positions: three words in, (sum, carry) out. */
-#define EREID_BIN_CSA(sum, carry, a, b, c)                                                                    \
-    do {                                                                                                      \
-        const uint32_t csa_u_ = (a) ^ (b);                                                                    \
-        (carry) = ((a) & (b)) | (csa_u_ & (c));                                                               \
-        (sum) = csa_u_ ^ (c);                                                                                 \
-    } while (0)
-
-/* popcount(a[i] ^ b[i]) summed over n words. Three words share a nibble sum (<= 12),
- * up to 21 such sums a byte sum (<= 252) before the horizontal add. */
+/* popcount(a[i] ^ b[i]) summed over n words. Three words share a nibble sum (<= 12 per
+ * nibble, <= 24 per byte once the nibbles are added), up to 10 such sums a byte sum
+ * (<= 240) before the horizontal add. On Arm the masks and
+ * the multipliers stay in registers (ereid_bin_nibbles_r); with Helium, four words per
+ * vector (predicated loads for the tail, whose inactive lanes read 0). */
 static inline uint32_t ereid_bin_xor_popcount(const int32_t *a, const int32_t *b, int32_t n)
 {
-    const uint32_t *pa = (const uint32_t *)a, *pb = (const uint32_t *)b;
+#if defined(EREID_BIN_MVE)
     uint32_t total = 0;
+    while (n > 0) {
+        uint32x4_t s = vdupq_n_u32(0u);
+        for (int32_t g = 0; g < 3 && n > 0; g++, a += 4, b += 4, n -= 4) {
+            const mve_pred16_t p = vctp32q((uint32_t)n);
+            uint32x4_t x = veorq_u32(vldrwq_z_u32((const uint32_t *)a, p), vldrwq_z_u32((const uint32_t *)b, p));
+            x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), vdupq_n_u32(EREID_BIN_M1)));
+            x = vaddq_u32(vandq_u32(x, vdupq_n_u32(EREID_BIN_M2)), vandq_u32(vshrq_n_u32(x, 2), vdupq_n_u32(EREID_BIN_M2)));
+            s = vaddq_u32(s, x);
+        }
+        s = vaddq_u32(vandq_u32(s, vdupq_n_u32(EREID_BIN_M4)), vandq_u32(vshrq_n_u32(s, 4), vdupq_n_u32(EREID_BIN_M4)));
+        total = vaddvaq_u8(total, vreinterpretq_u8_u32(s));
+    }
+    return total;
+#else
+    const uint32_t *pa = (const uint32_t *)a, *pb = (const uint32_t *)b;
+    uint32_t m1 = EREID_BIN_M1, m2 = EREID_BIN_M2, three = 3u;
+    EREID_BIN_OPAQUE(m1);
+    EREID_BIN_OPAQUE(m2);
+    EREID_BIN_OPAQUE(three);
+    uint32_t total = 0;
+#if defined(EREID_BIN_POP9_ASM)
+    /* Thumb-2 with DSP: the three-word groups of ereid_bin_pop9_asm, byte counts summed over
+     * up to 10 groups, then USADA8. */
+    while (n >= 3) {
+        int32_t groups = n / 3 < 10 ? n / 3 : 10;
+        uint32_t bytes = 0;
+        n -= 3 * groups;
+        do {
+            __asm__(EREID_BIN_POP9_GROUP("add %[acc], %[acc], r8\n\tadd %[acc], %[acc], r4, lsr #4\n\t")
+                    : [acc] "+r"(bytes), [x] "+r"(pa), [f] "+r"(pb)
+                    : [m1] "r"(m1), [m2] "r"(m2), [three] "r"(three)
+                    : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+        } while (--groups > 0);
+        total = ereid_bin_hsum(total, bytes);
+    }
+#endif
     while (n >= 3) {
         uint32_t bytes = 0;
         int32_t groups = 0;
-        while (n >= 3 && groups < 21) {
-            const uint32_t s = ereid_bin_nibbles(pa[0] ^ pb[0]) + ereid_bin_nibbles(pa[1] ^ pb[1]) +
-                               ereid_bin_nibbles(pa[2] ^ pb[2]);
+        while (n >= 3 && groups < 10) {
+            const uint32_t s = ereid_bin_nibbles_r(pa[0] ^ pb[0], m1, m2, three) +
+                               ereid_bin_nibbles_r(pa[1] ^ pb[1], m1, m2, three) +
+                               ereid_bin_nibbles_r(pa[2] ^ pb[2], m1, m2, three);
             bytes += ereid_bin_bytes(s);
             pa += 3;
             pb += 3;
@@ -176,14 +208,66 @@ static inline uint32_t ereid_bin_xor_popcount(const int32_t *a, const int32_t *b
         total = ereid_bin_hsum(total, bytes);
     }
     if (n > 0) {
-        uint32_t s = ereid_bin_nibbles(pa[0] ^ pb[0]);
+        uint32_t s = ereid_bin_nibbles_r(pa[0] ^ pb[0], m1, m2, three);
         if (n > 1) {
-            s += ereid_bin_nibbles(pa[1] ^ pb[1]);
+            s += ereid_bin_nibbles_r(pa[1] ^ pb[1], m1, m2, three);
         }
         total = ereid_bin_hsum(total, ereid_bin_bytes(s));
     }
     return total;
+#endif
 }
+
+/* popcount(runs[r][i] ^ f[r * len + i]) summed over nruns runs of len words each (the
+ * filter contiguous across runs: a kernel row's or a tap's words, OHWI). A NULL run is
+ * skipped (its filter words too). Nibble and byte sums carry across runs, one horizontal
+ * add per 30 words. */
+static inline uint32_t ereid_bin_xor_popcount_runs(const int32_t *const *runs, int32_t nruns, const int32_t *f,
+                                                   int32_t len)
+{
+#if defined(EREID_BIN_MVE)
+    uint32_t total = 0;
+    for (int32_t r = 0; r < nruns; r++, f += len) {
+        if (runs[r] != NULL) {
+            total += ereid_bin_xor_popcount(runs[r], f, len);
+        }
+    }
+    return total;
+#else
+    uint32_t m1 = EREID_BIN_M1, m2 = EREID_BIN_M2, three = 3u;
+    EREID_BIN_OPAQUE(m1);
+    EREID_BIN_OPAQUE(m2);
+    EREID_BIN_OPAQUE(three);
+    uint32_t total = 0, bytes = 0, nib = 0;
+    int32_t in_nib = 0, in_bytes = 0;  /* words in nib (<= 3), nibble sums in bytes (<= 21) */
+    for (int32_t r = 0; r < nruns; r++, f += len) {
+        const uint32_t *pa = (const uint32_t *)runs[r];
+        if (pa == NULL) {
+            continue;
+        }
+        const uint32_t *pb = (const uint32_t *)f;
+        for (int32_t i = 0; i < len; i++) {
+            nib += ereid_bin_nibbles_r(pa[i] ^ pb[i], m1, m2, three);
+            if (++in_nib == 3) {
+                bytes += ereid_bin_bytes(nib);
+                nib = 0;
+                in_nib = 0;
+                if (++in_bytes == 10) {
+                    total = ereid_bin_hsum(total, bytes);
+                    bytes = 0;
+                    in_bytes = 0;
+                }
+            }
+        }
+    }
+    return ereid_bin_hsum(total, bytes + ereid_bin_bytes(nib)); /* bytes <= 9 * 24 + 24 */
+#endif
+}
+
+/* Words of zeros: the input of an out-of-image tap with pad_value 1 (+1 everywhere), for
+ * taps of at most this many words. */
+#define EREID_BIN_ZERO_WORDS 64
+extern const int32_t ereid_bin_zero_words[EREID_BIN_ZERO_WORDS];
 
 /* popcount(b[i]) summed over n words (an out-of-image tap with pad_value 1). */
 static inline uint32_t ereid_bin_popcount_run(const int32_t *b, int32_t n)
@@ -254,7 +338,9 @@ static inline int ereid_bconv_args_valid(const ereid_bconv_params *p, const erei
 }
 
 /* int8 of y as LCE's int8 output transform: round half away from zero, saturate. y is
- * finite or +-inf (never NaN: the transform's constants are finite). */
+ * finite or +-inf (never NaN: the transform's constants are finite). Inside (-128, 127),
+ * n = trunc(2y) is exact and round_half_away(y) = (n + 1) >> 1 for n >= 0, -((1 - n) >> 1)
+ * below. */
 static inline int8_t ereid_bconv_round_s8(float y)
 {
     if (!(y < 127.0f)) {
@@ -263,10 +349,8 @@ static inline int8_t ereid_bconv_round_s8(float y)
     if (!(y > -128.0f)) {
         return -128;
     }
-    int32_t t = (int32_t)y;             /* toward zero, |t| <= 127 */
-    const float frac = y - (float)t;    /* exact */
-    t += (frac >= 0.5f) - (frac <= -0.5f);
-    return (int8_t)(t < -128 ? -128 : (t > 127 ? 127 : t));
+    const int32_t n = (int32_t)(y + y);
+    return (int8_t)(n >= 0 ? (n + 1) >> 1 : -((1 - n) >> 1));
 }
 
 /* The output stage of `count` consecutive output channels from `first` of one pixel:

@@ -16,8 +16,13 @@ ereid_status ereid_unpack_b1_s8(int32_t rows, int32_t channels, int32_t plus_val
     for (int32_t r = 0; r < rows; r++) {
         const int32_t *in = input + (size_t)r * (size_t)words;
         int8_t *out = output + (size_t)r * (size_t)channels;
-        for (int32_t c = 0; c < channels; c++) {
-            out[c] = (((uint32_t)in[c / 32] >> (c % 32)) & 1u) ? minus : plus;
+        for (int32_t w = 0; w < words; w++) {
+            uint32_t word = (uint32_t)in[w];
+            const int32_t n = channels - 32 * w < 32 ? channels - 32 * w : 32;
+            int8_t *o = out + 32 * w;
+            for (int32_t c = 0; c < n; c++, word >>= 1) {
+                o[c] = (word & 1u) ? minus : plus;
+            }
         }
     }
     return EREID_OK;
