@@ -104,7 +104,8 @@ def test_cli_train_export_eval_binary(tmp_path, capsys):
 
     # a real-valued or foreign checkpoint: one line, exit 2
     with pytest.raises(SystemExit) as exc:
-        main(["export", str(twin / "last.pt"), "--format", "lce", "--dataset", data, "--out", str(tmp_path / "x.tflite")])
+        main(["export", str(twin / "last.pt"), "--format", "lce", "--dataset", data,
+              "--out", str(tmp_path / "x.tflite")])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "real-valued (binary=False)" in err and len(err.strip().splitlines()) == 1

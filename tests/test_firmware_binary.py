@@ -175,6 +175,11 @@ SPECS = {
     "bconv5x5_same0_dil_bitpacked": {"input": _f([1, 9, 9, 18]), "ops": [
         {"op": "quantize"}, {"op": "bconv", "filters": 33, "kernel": 5, "padding": "SAME", "pad_values": 1,
                              "dilation": [1, 2], "output": "bitpacked"}, {"op": "dequantize"}]},
+    # thresholds outside [0, K] (every bit 1, every bit 0) among ordinary ones
+    "bconv3x3_bitpacked_extreme_thresholds": {"input": _f([1, 6, 5, 24]), "ops": [
+        {"op": "quantize"}, {"op": "bconv", "filters": 36, "output": "bitpacked",
+                             "threshold": [-2**31, -1, 0, 215, 216, 2**31 - 1, 10**6, -7] + [108] * 28},
+        {"op": "dequantize", "output": "int8", "scale": 0.5, "zero_point": 1}]},
     "bconv1x1_stride2": {"input": _f([1, 9, 8, 50]), "ops": [
         {"op": "quantize"}, {"op": "bconv", "filters": 5, "kernel": 1, "stride": 2, "padding": "SAME"}]},
     # runs longer than 30 words: the byte sums are flushed before they can overflow
@@ -563,7 +568,8 @@ def test_transform_constants_follow_lce_one_time_setup():
 
 QEMU_SPEC = {"name": "binary_qemu", "seed": 9, "input": _f([1, 9, 8, 32]), "ops": [
     {"op": "quantize"},
-    {"op": "bconv", "filters": 38, "padding": "SAME", "pad_values": 1, "output": "bitpacked"},
+    {"op": "bconv", "filters": 38, "padding": "SAME", "pad_values": 1, "output": "bitpacked",
+     "threshold": [-2**31, -1, 0, 287, 288, 2**31 - 1] + list(range(120, 184, 2))},
     {"op": "bconv", "filters": 30, "padding": "SAME", "pad_values": 0, "stride": 2, "output": "int8",
      "activation": "RELU"},
     {"op": "quantize"},

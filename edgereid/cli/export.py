@@ -14,7 +14,7 @@ import click
               help="--format lce: every bitpacked tensor also a graph output (for exactness checks).")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False))
 def export(checkpoint, fmt, int8, dataset, calib_images, lce_float, debug_outputs, out):
-    """Export a checkpoint to TFLite (NHWC, float or int8), ONNX, or TFLite in the LCE format, with edgereid metadata."""
+    """Export a checkpoint to TFLite (NHWC, float or int8), ONNX, or the LCE format, with edgereid metadata."""
     from edgereid.compress import load_model, quantize
     from edgereid.errors import EdgereidError
     from edgereid.export import export_onnx, export_tflite, read_export_metadata

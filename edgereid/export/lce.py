@@ -559,7 +559,8 @@ class _Exporter:
         else:
             scale, shift = _fold_bn(bn) if bn is not None else (np.ones(c), np.zeros(c))
             yq = self.p.tensor(f"{name}/bn", x.shape, "float32")
-            wt = self.p.tensor(f"{name}/bn_w", (1, 1, 1, c), "float32", data=scale.astype(np.float32).reshape(1, 1, 1, c))
+            wt = self.p.tensor(f"{name}/bn_w", (1, 1, 1, c), "float32",
+                               data=scale.astype(np.float32).reshape(1, 1, 1, c))
             bt = self.p.tensor(f"{name}/bn_b", (c,), "float32", data=shift.astype(np.float32))
             self.p.b.op("DEPTHWISE_CONV_2D", [x.index, wt.index, bt.index], [yq.index],
                         {"padding": "VALID", "stride_h": 1, "stride_w": 1, "dilation_h_factor": 1,

@@ -377,7 +377,9 @@ def _bconv_plan(c: OpCheck) -> BconvPlan:
         c.dtype("input", 4, t, ("int32",))
         if tuple(t.shape) != (cout,):
             raise c.fail_tensor("input", 4, t, "shape", f"{list(t.shape)}; expected [{cout}] (one per output channel)")
-        return BconvPlan(**base, threshold=tuple(int(v) for v in t.array().reshape(-1)))
+        # a in [0, K]: a threshold below -1 or above K decides as -1 or K do (the kernels take
+        # them within [-1, K], so thr - a never wraps)
+        return BconvPlan(**base, threshold=tuple(min(max(int(v), -1), depth) for v in t.array().reshape(-1)))
     mult, bias = c.input(2, "post_activation_multiplier", const=True), c.input(3, "post_activation_bias", const=True)
     for slot, t in ((2, mult), (3, bias)):
         c.dtype("input", slot, t, ("float32",))

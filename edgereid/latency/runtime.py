@@ -16,7 +16,8 @@ from edgereid.resources import firmware_dir, package_dir
 
 # What makes the code that runs on a firmware board, each with the name it has in the digest
 # (its path in the repository, so a checkout and an installed package agree).
-_GENERATOR_SOURCES = ("lowering.py", "codegen.py")   # in edgereid/firmware/
+_GENERATOR_SOURCES = ("lowering.py", "lowering_lce.py", "codegen.py", "kernel_abi.py", "kernel_registry.py",
+                      "planner.py", "toolchain.py")   # in edgereid/firmware/
 
 
 def _firmware_sources() -> list[tuple[str, Path]]:

@@ -226,7 +226,8 @@ ereid_status ereid_unpack_b1_s8(int32_t rows, int32_t channels, int32_t plus_val
  * (ceil(channels_in / 32)); filter_dims: n = output channels, h, w, c = words per group
  * (OHWI, packed along I); output_dims.c = output channels. output: float, int8 or
  * bitpacked words (params->output_type); transform: one per output channel (float /
- * int8 output, else NULL); threshold: one per output channel (bitpacked, else NULL). */
+ * int8 output, else NULL); threshold: one per output channel (bitpacked, else NULL), each
+ * within [-1, K] (a threshold below or above says the same for a in [0, K]: clamp it). */
 ereid_status ereid_bconv2d_b1(const ereid_context *ctx, const ereid_bconv_params *params,
                               const ereid_bconv_transform *transform, const int32_t *threshold,
                               const ereid_dims *input_dims, const int32_t *input,

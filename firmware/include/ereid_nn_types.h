@@ -206,7 +206,7 @@ typedef struct {
 typedef enum {
     EREID_BCONV_OUT_F32 = 1, /* float: y = (float)clamp(2a) * multiplier + bias (two roundings, no FMA) */
     EREID_BCONV_OUT_S8 = 2,  /* int8: saturate(round_half_away(y)) */
-    EREID_BCONV_OUT_B1 = 3   /* bitpacked: bit = (a > threshold) */
+    EREID_BCONV_OUT_B1 = 3   /* bitpacked: bit = (a > threshold), thresholds within [-1, K] */
 } ereid_bconv_output_type;
 
 /* LceBconv2d. The accumulator a of an output is the number of differing bits, over the

@@ -36,7 +36,9 @@ ereid_b3_w1_block(const ereid_bconv_params *p, const ereid_bconv_transform *tran
     float *out_f = (float *)out_px + first;
     int8_t *out_q = (int8_t *)out_px + first;
     /* A bitpacked block already started by a vector path keeps its bits. */
-    uint32_t word = (out_type == EREID_BCONV_OUT_B1 && start > 0) ? (uint32_t)((int32_t *)out_px)[first / 32] : 0u;
+    const uint32_t word = (out_type == EREID_BCONV_OUT_B1 && start > 0) ? (uint32_t)((int32_t *)out_px)[first / 32]
+                                                                          : 0u;
+    uint32_t bits = 0;
     f += 9 * start;
     for (int32_t i = start; i < count; i++) {
 #if defined(EREID_BIN_POP9_ASM)
@@ -47,7 +49,9 @@ ereid_b3_w1_block(const ereid_bconv_params *p, const ereid_bconv_transform *tran
         f += 9;
 #endif
         if (out_type == EREID_BCONV_OUT_B1) {
-            word |= (uint32_t)(a > thr[i]) << i;
+            /* a > thr[i] is the sign of thr[i] - a (thresholds within [-1, K]: no wrap); the
+             * bits enter at the top and move down one per channel */
+            bits = (bits >> 1) | (((uint32_t)thr[i] - (uint32_t)a) & 0x80000000u);
             continue;
         }
         int32_t xx = a * 2;
@@ -65,8 +69,9 @@ ereid_b3_w1_block(const ereid_bconv_params *p, const ereid_bconv_transform *tran
             out_q[i] = ereid_bconv_round_s8(y);
         }
     }
-    if (out_type == EREID_BCONV_OUT_B1) {
-        ((int32_t *)out_px)[first / 32] = (int32_t)word;
+    if (out_type == EREID_BCONV_OUT_B1 && count > start) {
+        /* channel start sits at bit 32 - (count - start): move it to bit start */
+        ((int32_t *)out_px)[first / 32] = (int32_t)(word | (bits >> (32 - count)));
     }
 }
 
