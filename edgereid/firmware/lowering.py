@@ -417,7 +417,7 @@ def _geometry(c: OpCheck, axis: str, in_size: int, k: int, stride: int, dilation
 _CHECKS: dict[str, Callable[[OpCheck], None]] = {}
 
 # The newest operator-code version of each builtin op that LiteRT's reference resolver
-# (BUILTIN_REF, ai-edge-litert 1.x) registers, measured; a newer version may mean other
+# (BUILTIN_REF, ai-edge-litert 2.3.0) registers, measured; a newer version may mean other
 # semantics, and LiteRT refuses it. A kind without an entry (custom ops) is not bounded.
 MAX_OP_VERSIONS = {
     "CONV_2D": 8, "DEPTHWISE_CONV_2D": 6, "FULLY_CONNECTED": 14, "ADD": 5, "MUL": 7, "MAX_POOL_2D": 3,
