@@ -19,8 +19,9 @@ test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 # Everything but the target tier (markers: pyproject.toml, assigned in tests/conftest.py).
+# Two workers (one a core), whole files each, so module fixtures stay in one process.
 test-fast: setup
-	$(PY) -m pytest -m "not target" tests $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not target" -n 2 --dist loadfile tests $(PYTEST_ARGS)
 
 # The layering contract alone (also a unit test: tests/test_layering.py).
 layers: setup

@@ -352,7 +352,8 @@ def test_wrapper_dispatch_mirrors_the_c_wrapper(tmp_path):
                                 out_type, 0, 2 * depth, 0)
         if value.pad_value == 0 and cin % 2:
             value = dataclasses.replace(value, pad_value=1)
-        in_d, f_d, out_d = abi.Dims(1, ih, iw, (cin + 31) // 32), abi.Dims(cout, kh, kw, words_g), abi.Dims(1, oh, ow, cout)
+        in_d, f_d = abi.Dims(1, ih, iw, (cin + 31) // 32), abi.Dims(cout, kh, kw, words_g)
+        out_d = abi.Dims(1, oh, ow, cout)
         variant = kr.BCONV2D_WRAPPER_B1.pick(value, in_d, f_d, out_d)
         picked.add(variant.kernel)
         x = pack_bits(np.where(rng.integers(0, 2, (1, ih, iw, cin)) == 1, -1.0, 1.0))
@@ -458,7 +459,8 @@ BAD_BCONV = [
     ({"options": {"dilation_width_factor": None}}, r"op 1 .*option dilation_width_factor is missing"),
     ({"options": {"channels_in": 33}, "producer_channels": 40},
      r"op 1 .*option channels_in is 33; input 0 tensor 1 'packed' holds 40 bitpacked channels \(written by op 0"),
-    ({"producer_channels": 70}, r"op 1 .*input 0 tensor 1 'packed': shape: \[1, 6, 6, 3\] ends in 3 words; option channels_in 40"),
+    ({"producer_channels": 70},
+     r"op 1 .*input 0 tensor 1 'packed': shape: \[1, 6, 6, 3\] ends in 3 words; option channels_in 40"),
     ({"cin": 64, "filter_words": 3}, r"op 1 .*input 1 tensor 2 'filter': shape: .*3 words per tap do not divide"),
     ({"cin": 40, "filter_words": 1}, r"op 1 .*option channels_in is 40 with groups 2 .*multiple of 32"),
     ({"cin": 41, "options": {"padding": 0, "pad_values": 0}}, r"op 1 .*option pad_values is 0 with SAME padding and "

@@ -42,36 +42,42 @@ CMSIS_NN = {"mps2-an386": 9.1e6, "mps2-an500": 9.1e6, "mps3-an547": 1.2e6}  # DE
 SHAPE, FILTERS = (1, 32, 16, 32), 32
 
 
-def binary_conv_model(output: str, seed: int = 7) -> bytes:
-    """float [1, 32, 16, 32] -> LceQuantize -> LceBconv2d 3x3 SAME pad 1 -> 32 channels (`output`)."""
+# Wider layers (several input words per pixel: the BiRe-ID ResNet-18 widths), optimised paths only.
+WIDE = {"bconv3x3_16x16x64": ((1, 16, 16, 64), 64), "bconv3x3_8x8x256": ((1, 8, 8, 256), 256)}
+WIDE_CONFIGS = [("mps2-an386", True, "M4 (DSP + asm)"), ("mps3-an547", True, "M55 (Helium)")]
+
+
+def binary_conv_model(output: str, seed: int = 7, shape=SHAPE, filters: int = FILTERS) -> bytes:
+    """float `shape` -> LceQuantize -> LceBconv2d 3x3 SAME pad 1 -> `filters` channels (`output`)."""
     from edgereid.tflite.builder import ModelBuilder
     from edgereid.tflite.ir import pack_bits
 
     rng = np.random.default_rng(seed)
     b = ModelBuilder(seed)
-    n, h, w, c = SHAPE
-    x = b.tensor("x", SHAPE, "float32")
+    n, h, w, c = shape
+    x = b.tensor("x", shape, "float32")
     packed = b.tensor("x_packed", (n, h, w, (c + 31) // 32), "int32")
-    signs = np.where(rng.integers(0, 2, (FILTERS, 3, 3, c)) == 1, -1.0, 1.0)
-    f = b.tensor("filter", (FILTERS, 3, 3, (c + 31) // 32), "int32", data=pack_bits(signs))
-    mult = rng.uniform(0.05, 1.0, FILTERS) * rng.choice([-1.0, 1.0], FILTERS)
+    signs = np.where(rng.integers(0, 2, (filters, 3, 3, c)) == 1, -1.0, 1.0)
+    f = b.tensor("filter", (filters, 3, 3, (c + 31) // 32), "int32", data=pack_bits(signs))
+    mult = rng.uniform(0.05, 1.0, filters) * rng.choice([-1.0, 1.0], filters)
     if output == "bitpacked":
-        t = b.tensor("threshold", (FILTERS,), "int32", data=rng.integers(120, 170, FILTERS))
+        k = 9 * c
+        t = b.tensor("threshold", (filters,), "int32", data=rng.integers(k // 2 - k // 12, k // 2 + k // 12, filters))
         inputs = [packed.index, f.index, -1, -1, t.index]
-        y = b.tensor("y", (n, h, w, (FILTERS + 31) // 32), "int32")
+        y = b.tensor("y", (n, h, w, (filters + 31) // 32), "int32")
     else:
-        m = b.tensor("mult", (FILTERS,), "float32", data=mult)
-        bias = b.tensor("bias", (FILTERS,), "float32", data=rng.uniform(-3, 3, FILTERS))
+        m = b.tensor("mult", (filters,), "float32", data=mult)
+        bias = b.tensor("bias", (filters,), "float32", data=rng.uniform(-3, 3, filters))
         inputs = [packed.index, f.index, m.index, bias.index, -1]
-        q = {"scale": float(np.mean(np.abs(mult))) * 17.0 / 25, "zero_point": -5} if output == "int8" else {}
-        y = b.tensor("y", (n, h, w, FILTERS), output, **q)
+        q = {"scale": float(np.mean(np.abs(mult))) * np.sqrt(9 * c) / 25, "zero_point": -5} if output == "int8" else {}
+        y = b.tensor("y", (n, h, w, filters), output, **q)
     b.op("CUSTOM:LceQuantize", [x.index], [packed.index])
     b.op("CUSTOM:LceBconv2d", inputs, [y.index], {
         "channels_in": c, "dilation_height_factor": 1, "dilation_width_factor": 1, "fused_activation_function": 0,
         "pad_values": 1, "padding": 0, "stride_height": 1, "stride_width": 1})
     last = y
     if output == "bitpacked":
-        last = b.tensor("y_unpacked", (n, h, w, FILTERS), "float32")
+        last = b.tensor("y_unpacked", (n, h, w, filters), "float32")
         b.op("CUSTOM:LceDequantize", [y.index], [last.index])
     return b.finish([x.index], [last.index], description=f"bench binary conv ({output} output)")
 
@@ -85,6 +91,12 @@ def bench_models(out_dir: Path) -> dict[str, Path]:
     name = "bench_conv3x3_32x16x32"
     models["int8_conv3x3_32x16x32"] = write_bytes(out_dir / "int8_conv3x3_32x16x32.tflite",
                                                   build_model({"name": name, "seed": 100, **BENCH_SPECS[name]}))
+    for wide, (shape, filters) in WIDE.items():
+        models[wide] = write_bytes(out_dir / f"{wide}.tflite", binary_conv_model("float32", 11, shape, filters))
+        spec = {"inputs": [{"name": "x", "shape": list(shape), "scale": 0.05, "zero_point": -3}],
+                "ops": [{"op": "CONV_2D", "filters": filters, "kernel": 3, "activation": "RELU"}]}
+        models[f"int8_{wide[6:]}"] = write_bytes(out_dir / f"int8_{wide[6:]}.tflite",
+                                                  build_model({"name": wide, "seed": 101, **spec}))
     return models
 
 
@@ -135,14 +147,34 @@ def report(rows: list[dict], command: str, n: int, wall_s: float) -> str:
         if r is None:
             continue
         target = TARGETS.get(b)
-        verdict = "-" if target is None else (f"<= {target / 1e6:.1f}M: " + ("met" if r["conv"] <= target else "MISSED"))
+        verdict = "-" if target is None else \
+            f"<= {target / 1e6:.1f}M: " + ("met" if r["conv"] <= target else "MISSED")
         ratio = f"{i['conv'] / r['conv']:.1f}x" if i else "-"
         cmsis = CMSIS_NN.get(b)
         lines.append(f"| {label} | {r['conv']:,.0f} | {verdict} | {i['conv']:,.0f} | {ratio} | "
                      f"{cmsis / 1e6:.1f}M | {cmsis / r['conv']:.1f}x |" if i else
                      f"| {label} | {r['conv']:,.0f} | {verdict} | - | - | - | - |")
+    lines += ["", "## Wider layers (several words per input pixel)", "",
+              "3x3 SAME, float output, input channels = output channels (the BiRe-ID ResNet-18 widths 64 and "
+              "256 at small maps). Each pixel's nine taps are gathered into one block, each output channel one "
+              "contiguous XOR-popcount (M4: the three-word asm groups, USADA8 every 30 words; M55: four "
+              "words per vector, VADDVA per 12 words). Binary MACs per instruction in brackets.", "",
+              "| layer | binary M4 | int8 M4 | int8 / binary | binary M55 | int8 M55 | int8 / binary |",
+              "|---|---|---|---|---|---|---|"]
+    for wide, (shape, filters) in WIDE.items():
+        macs = shape[1] * shape[2] * filters * 9 * shape[3]
+        cells = []
+        for board in ("mps2-an386", "mps3-an547"):
+            r, i = by.get((wide, board, True)), by.get((f"int8_{wide[6:]}", board, True))
+            if r is None or i is None:
+                cells += ["-", "-", "-"]
+                continue
+            cells += [f"{r['conv']:,.0f} ({macs / r['conv']:.1f})" + ("" if r["passed"] else " (MISMATCH)"),
+                      f"{i['conv']:,.0f}", f"{i['conv'] / r['conv']:.1f}x"]
+        lines.append(f"| {shape[1]}x{shape[2]}x{shape[3]} -> {filters} | " + " | ".join(cells) + " |")
     lines += ["", "## Every layer (instructions, median)", "", "| model | config | layers | total per inference | "
               "reference | bit-exact |", "|---|---|---|---|---|---|"]
+    labels.update({(b, d): label for b, d, label in WIDE_CONFIGS})
     for r in rows:
         layers = ", ".join(f"{name} {count:,.0f}" for name, count in r["layers"])
         lines.append(f"| {r['model']} | {labels[(r['board'], r['dsp'])]} | {layers} | {r['total']:,.0f} | "
@@ -180,7 +212,9 @@ def main(argv=None) -> int:
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="edgereid-bench-binary-models-") as tmp:
         models = bench_models(Path(tmp))
-        jobs = [(name, path, board, dsp) for name, path in models.items() for board, dsp, _ in CONFIGS]
+        wide = set(WIDE) | {f"int8_{w[6:]}" for w in WIDE}
+        jobs = [(name, path, board, dsp) for name, path in models.items()
+                for board, dsp, _ in (WIDE_CONFIGS if name in wide else CONFIGS)]
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             rows = list(pool.map(lambda j: measure(*j, args.n, args.seed), jobs))
     text = report(rows, command, args.n, time.time() - start)

@@ -253,7 +253,8 @@ def lower_bmaxpool(graph: Graph, op: Op, prefix: str) -> Layer:
     params = StructRef(f"{prefix}_params", BmaxpoolParams(stride=Tile(geo.sh, geo.sw), padding=Tile(pad_h, pad_w)))
     call = select_kernel(op.kind, x.dtype, None, y.dtype).call((
         params, StructRef(f"{prefix}_in_dims", Dims.of(x.shape)), TensorRef(x.index, "const int32_t *"),
-        StructRef(f"{prefix}_filter_dims", Dims(1, geo.kh, geo.kw, 1)), StructRef(f"{prefix}_out_dims", Dims.of(y.shape)),
+        StructRef(f"{prefix}_filter_dims", Dims(1, geo.kh, geo.kw, 1)),
+        StructRef(f"{prefix}_out_dims", Dims.of(y.shape)),
         TensorRef(y.index, "int32_t *")))
     return Layer(op, (x.index,), (y.index,), call)
 

@@ -85,7 +85,8 @@ ereid_b3_w1_block(const ereid_bconv_params *p, const ereid_bconv_transform *tran
  * counts, one multiply per lane for the horizontal sum; acc = sum(A) + 4 sum(B). The
  * filter addresses advance by 144 bytes (the next four channels). Registers are named
  * (q0-q7): the tree needs all eight, and compiled code spilled. */
-#define EREID_V_LOAD(q, k) "vldrw.u32 " q ", [%[xv], #" #k "*16]\n\tvldrw.u32 q6, [q7, #" #k "*4]\n\tveor " q ", " q ", q6\n\t"
+#define EREID_V_LOAD(q, k)                                                                                    \
+    "vldrw.u32 " q ", [%[xv], #" #k "*16]\n\tvldrw.u32 q6, [q7, #" #k "*4]\n\tveor " q ", " q ", q6\n\t"
 #define EREID_V_FA(s, c, x, t)                                                                                \
     "vand " t ", " s ", " c "\n\tveor " s ", " s ", " c "\n\tvand " c ", " s ", " x "\n\tvorr " c ", " c ", " t    \
     "\n\tveor " s ", " s ", " x "\n\t"

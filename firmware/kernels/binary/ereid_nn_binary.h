@@ -162,7 +162,8 @@ static inline uint32_t ereid_bin_xor_popcount(const int32_t *a, const int32_t *b
             const mve_pred16_t p = vctp32q((uint32_t)n);
             uint32x4_t x = veorq_u32(vldrwq_z_u32((const uint32_t *)a, p), vldrwq_z_u32((const uint32_t *)b, p));
             x = vsubq_u32(x, vandq_u32(vshrq_n_u32(x, 1), vdupq_n_u32(EREID_BIN_M1)));
-            x = vaddq_u32(vandq_u32(x, vdupq_n_u32(EREID_BIN_M2)), vandq_u32(vshrq_n_u32(x, 2), vdupq_n_u32(EREID_BIN_M2)));
+            x = vaddq_u32(vandq_u32(x, vdupq_n_u32(EREID_BIN_M2)),
+                          vandq_u32(vshrq_n_u32(x, 2), vdupq_n_u32(EREID_BIN_M2)));
             s = vaddq_u32(s, x);
         }
         s = vaddq_u32(vandq_u32(s, vdupq_n_u32(EREID_BIN_M4)), vandq_u32(vshrq_n_u32(s, 4), vdupq_n_u32(EREID_BIN_M4)));
