@@ -32,10 +32,10 @@ an SC-unit binarizes profitably.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from edgereid.errors import CheckpointError, ModelError
+from edgereid.models.complexity import trace_leaf_modules
 from edgereid.models.binary import QuantConv2d, QuantLinear, SameMaxPool2d, is_binary
 from edgereid.models.heads import ReidOutput, global_avg_pool, init_backbone, round_channels
 
@@ -213,16 +213,7 @@ def binary_complexity(model: nn.Module, input_size=(128, 64)) -> dict:
             return
         counts["binary_macs" if is_binary(module) else "float_macs"] += macs
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, *input_size))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    trace_leaf_modules(model, input_size, hook)
     binary_weights = sum(m.weight.numel() for m in used.values() if is_binary(m))
     params = sum(p.numel() for m in used.values() for p in m.parameters(recurse=False))
     float_params = params - binary_weights

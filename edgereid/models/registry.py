@@ -1,8 +1,8 @@
 """Model names -> constructors, and a parameter / MAC counter."""
-import torch
 from torch import nn
 
 from edgereid.errors import ModelError
+from edgereid.models.complexity import trace_leaf_modules
 from edgereid.models.bireid import BiReIDResNet
 from edgereid.models.resnet import ResNet
 from edgereid.models.sclnet import SCLNet
@@ -89,15 +89,6 @@ def model_complexity(model: nn.Module, input_size=(256, 128)) -> tuple[int, int]
         elif isinstance(module, nn.Linear) or hasattr(module, "in_features"):
             macs[0] += output.numel() // output.shape[0] * module.in_features
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, *input_size))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    trace_leaf_modules(model, input_size, hook)
     params = sum(p.numel() for m in used.values() for p in m.parameters(recurse=False))
     return params, macs[0]
