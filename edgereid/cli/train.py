@@ -60,6 +60,18 @@ def _model_args(values) -> dict:
 @click.option("--fr-gal", type=NON_NEGATIVE_FLOAT, default=None, help="BiRe-ID FR-GAL with this mu (e.g. 1e-3).")
 @click.option("--gal-adversarial", type=NON_NEGATIVE_FLOAT, default=_DEFAULTS.gal_adversarial, show_default=True,
               help="Weight of the GAL adversarial terms.")
+@click.option("--cross-modal", is_flag=True, default=False,
+              help="CM-NAS two-modality training (visible+infrared data, e.g. --data synthetic-sysu): P x (K visible "
+                   "+ K infrared) identity-aligned batches, CE + four-way triplet + SP + CMMD.")
+@click.option("--triplet-margin", type=POSITIVE_FLOAT, default=_DEFAULTS.triplet_margin, show_default=True,
+              help="Batch-hard triplet margin (CM-NAS uses 0.4).")
+@click.option("--sp-weight", type=NON_NEGATIVE_FLOAT, default=_DEFAULTS.sp_weight, show_default=True,
+              help="--cross-modal: weight of the SP (Gram-matrix) term.")
+@click.option("--cmmd-weight", type=NON_NEGATIVE_FLOAT, default=_DEFAULTS.cmmd_weight, show_default=True,
+              help="--cross-modal: weight of the CMMD term.")
+@click.option("--bn-switches", default=None, metavar="shared|split|BITS",
+              help="Make every BN switchable per modality: all shared, all split, or one 0/1 per BN in build "
+                   "order (1 = split).")
 @click.option("--resume", is_flag=True, help="Continue OUT/last.pt; options not given are taken from it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context

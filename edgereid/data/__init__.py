@@ -2,11 +2,11 @@
 from edgereid.data.dataset import ReidImageDataset
 from edgereid.data.load import LOADERS, load_dataset
 from edgereid.data.records import ImageRecord, ReidDataset
-from edgereid.data.sampler import PKSampler
+from edgereid.data.sampler import CrossModalSampler, PKSampler
 from edgereid.data.synthetic import synthesize
 from edgereid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms
 
 __all__ = [
     "ImageRecord", "ReidDataset", "load_dataset", "LOADERS", "synthesize",
-    "ReidImageDataset", "PKSampler", "build_transforms", "IMAGENET_MEAN", "IMAGENET_STD",
+    "ReidImageDataset", "PKSampler", "CrossModalSampler", "build_transforms", "IMAGENET_MEAN", "IMAGENET_STD",
 ]

@@ -1,4 +1,5 @@
-"""PKSampler: batches of P identities x K images each (for batch-hard triplet loss)."""
+"""PKSampler: batches of P identities x K images each (for batch-hard triplet loss);
+CrossModalSampler: P identities x (K visible + K infrared), the halves aligned by identity."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -60,3 +61,76 @@ class PKSampler(Sampler):
 
     def __len__(self):
         return len(self._batches()) * self.p * self.k
+
+
+class CrossModalSampler(Sampler):
+    """CM-NAS's identity-aligned batches: P identities x (K visible + K infrared).
+
+    Every consecutive `2 * p * k` indices are one batch: first its visible half (K
+    images of each of the P identities, identity by identity), then its infrared half
+    in the same identity order, so sample i of one half is the same person as sample i
+    of the other (what the SP loss compares and what split BNs route by modality).
+    Identities without both modalities in `records` are left out; an identity's images
+    of one modality are shuffled and cut into chunks of K (topped up with replacement
+    when it has fewer than K), and an identity joins a batch while it has a chunk left
+    in both. The order depends only on (seed, epoch).
+
+    `num_replicas` / `rank` shard the epoch's batches for torch.distributed (each rank
+    takes every `num_replicas`-th batch, all ranks the same count), like
+    `DistributedSampler` does for indices.
+    """
+
+    def __init__(self, records: list[ImageRecord], p: int, k: int, seed: int = 0, num_replicas: int = 1,
+                 rank: int = 0):
+        if p < 1 or k < 1:
+            raise DatasetError(f"CrossModalSampler: p and k must be >= 1, got p={p}, k={k}")
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise DatasetError(f"CrossModalSampler: rank {rank} of {num_replicas} replicas is out of range")
+        by_pid: dict[int, dict[str, list[int]]] = defaultdict(lambda: {"visible": [], "infrared": []})
+        for i, r in enumerate(records):
+            if r.modality not in ("visible", "infrared"):
+                raise DatasetError(f"CrossModalSampler: record {r.path} has modality {r.modality!r}; expected "
+                                   "'visible' or 'infrared'")
+            by_pid[r.pid][r.modality].append(i)
+        both = {pid: {m: np.asarray(v) for m, v in d.items()} for pid, d in sorted(by_pid.items())
+                if d["visible"] and d["infrared"]}
+        if len(both) < p:
+            raise DatasetError(f"CrossModalSampler: p={p} identities per batch but only {len(both)} identities "
+                               "have both visible and infrared images")
+        self.index_by_pid = both
+        self.p, self.k, self.seed, self.epoch = p, k, seed, 0
+        self.num_replicas, self.rank = num_replicas, rank
+        self._cache = None
+
+    def set_epoch(self, epoch: int):
+        self.epoch = int(epoch)
+
+    def _chunks(self, rng, idx: np.ndarray) -> list[np.ndarray]:
+        idx = rng.permutation(idx) if len(idx) >= self.k else rng.choice(idx, self.k, replace=True)
+        return [idx[i:i + self.k] for i in range(0, len(idx) - self.k + 1, self.k)]
+
+    def _batches(self) -> list[np.ndarray]:
+        if self._cache is not None and self._cache[0] == self.epoch:
+            return self._cache[1]
+        rng = np.random.default_rng([self.seed, self.epoch])
+        chunks = {pid: {m: self._chunks(rng, idx) for m, idx in d.items()} for pid, d in self.index_by_pid.items()}
+        batches = []
+        while True:
+            available = [pid for pid, c in chunks.items() if c["visible"] and c["infrared"]]
+            if len(available) < self.p:
+                break
+            chosen = rng.choice(available, self.p, replace=False)
+            visible = [chunks[pid]["visible"].pop() for pid in chosen]
+            infrared = [chunks[pid]["infrared"].pop() for pid in chosen]
+            batches.append(np.concatenate(visible + infrared))
+        per_rank = len(batches) // self.num_replicas
+        batches = batches[self.rank:per_rank * self.num_replicas:self.num_replicas]
+        self._cache = (self.epoch, batches)
+        return batches
+
+    def __iter__(self):
+        for batch in self._batches():
+            yield from (int(i) for i in batch)
+
+    def __len__(self):
+        return len(self._batches()) * 2 * self.p * self.k

@@ -4,9 +4,10 @@ A batch source tells the loop how many steps an epoch has, draws an epoch's *pla
 (whatever fixes which batches the epoch holds, stored in mid-epoch checkpoints) and
 yields the batches `(images, targets, ...)` of a plan from a given step on:
 
-- `PKBatches`: P x K batches drawn by the data stage's PKSampler, each augmented under
-  RNGs seeded from (seed, epoch, step): an epoch resumed from a checkpoint continues
-  with exactly the batches an uninterrupted run would have seen;
+- `PKBatches`: P x K batches drawn by the data stage's PKSampler (or, two-modality,
+  P x (K visible + K infrared) by its CrossModalSampler, targets `(pids, modality)`),
+  each augmented under RNGs seeded from (seed, epoch, step): an epoch resumed from a
+  checkpoint continues with exactly the batches an uninterrupted run would have seen;
 - `LoaderBatches`: any iterable of batches (a DataLoader, a list), re-iterated each
   epoch (its sampler's `set_epoch` called when it has one); no plan, a resume skips
   the batches already done.
@@ -20,7 +21,7 @@ import random
 import numpy as np
 import torch
 
-from edgereid.data import PKSampler
+from edgereid.data import CrossModalSampler, PKSampler
 from edgereid.engine.checkpoint import capture_rng_state, restore_rng_state
 from edgereid.errors import EdgereidError
 
@@ -46,27 +47,33 @@ def mix_seed(*parts: int) -> int:
     return h & 0x7FFFFFFFFFFFFFFF
 
 
-def epoch_batches(records, p: int, k: int, seed: int, epoch: int) -> list[list[int]]:
-    """The P x K index batches of one epoch, drawn by the data stage's PKSampler."""
-    sampler = PKSampler(records, p, k, seed=seed)
+def epoch_batches(records, p: int, k: int, seed: int, epoch: int, cross_modal: bool = False,
+                  num_replicas: int = 1, rank: int = 0) -> list[list[int]]:
+    """The index batches of one epoch: P x K by the data stage's PKSampler, or P x (K visible +
+    K infrared) by its CrossModalSampler (`cross_modal`, sharded over `num_replicas` ranks)."""
+    if cross_modal:
+        sampler = CrossModalSampler(records, p, k, seed=seed, num_replicas=num_replicas, rank=rank)
+        n = 2 * p * k
+    else:
+        sampler = PKSampler(records, p, k, seed=seed)
+        n = p * k
     sampler.set_epoch(epoch)  # the order depends on (seed, epoch) only
     items = list(sampler)
-    if items and isinstance(items[0], (list, tuple)):  # a batch sampler
-        batches = [[int(i) for i in b] for b in items]
-    else:  # a flat index sampler: consecutive runs of P*K make the batches
-        n = p * k
-        batches = [[int(i) for i in items[s:s + n]] for s in range(0, len(items) - n + 1, n)]
+    batches = [[int(i) for i in items[s:s + n]] for s in range(0, len(items) - n + 1, n)]
     if not batches:
-        raise EdgereidError(f"training set gives no P x K batch (P={p}, K={k}, {len(records)} images, "
+        what = "P x (K visible + K infrared)" if cross_modal else "P x K"
+        raise EdgereidError(f"training set gives no {what} batch (P={p}, K={k}, {len(records)} images, "
                             f"{len({r.pid for r in records})} ids): lower --p/--k or use more data")
     return batches
 
 
 class _SeededBatch(torch.utils.data.Dataset):
-    """Item `step` = the stacked images and pids of batch `step`, augmented under fixed seeds."""
+    """Item `step` = the stacked images and pids of batch `step` (with `modality`, the pids and
+    each sample's modality, 0 visible / 1 infrared), augmented under fixed seeds."""
 
-    def __init__(self, images, batches, seed: int, epoch: int):
+    def __init__(self, images, batches, seed: int, epoch: int, modality: list[int] | None = None):
         self.images, self.batches, self.seed, self.epoch = images, batches, seed, epoch
+        self.modality = modality
 
     def __len__(self):
         return len(self.batches)
@@ -74,7 +81,10 @@ class _SeededBatch(torch.utils.data.Dataset):
     def __getitem__(self, step):
         with seeded_rngs(mix_seed(self.seed, self.epoch, step, 7)):
             items = [self.images[i] for i in self.batches[step]]
-        return torch.stack([it[0] for it in items]), torch.tensor([int(it[1]) for it in items])
+        images, pids = torch.stack([it[0] for it in items]), torch.tensor([int(it[1]) for it in items])
+        if self.modality is None:
+            return images, pids
+        return images, (pids, torch.tensor([self.modality[i] for i in self.batches[step]]))
 
 
 class PKBatches:
@@ -82,20 +92,26 @@ class PKBatches:
 
     Augmentations run under seeds from (seed, epoch, step), so they depend neither on
     what ran before nor on worker processes (`num_workers` > 0 loads in a DataLoader).
+    `cross_modal`: P x (K visible + K infrared) batches whose targets are (pids, modality);
+    `num_replicas` / `rank` give each torch.distributed rank its share of them.
     """
 
-    def __init__(self, images, records, p: int, k: int, seed: int = 0, num_workers: int = 0):
+    def __init__(self, images, records, p: int, k: int, seed: int = 0, num_workers: int = 0,
+                 cross_modal: bool = False, num_replicas: int = 1, rank: int = 0):
         self.images, self.records = images, records
         self.p, self.k, self.seed, self.num_workers = p, k, seed, num_workers
+        self.cross_modal, self.num_replicas, self.rank = cross_modal, num_replicas, rank
+        self.modality = [int(r.modality == "infrared") for r in records] if cross_modal else None
 
     def plan(self, epoch: int) -> list[list[int]]:
-        return epoch_batches(self.records, self.p, self.k, self.seed, epoch)
+        return epoch_batches(self.records, self.p, self.k, self.seed, epoch, self.cross_modal, self.num_replicas,
+                             self.rank)
 
     def steps_per_epoch(self) -> int:
         return len(self.plan(0))
 
     def load(self, epoch: int, plan, start: int):
-        loader = _SeededBatch(self.images, plan, self.seed, epoch)
+        loader = _SeededBatch(self.images, plan, self.seed, epoch, self.modality)
         steps = range(start, len(plan))
         if self.num_workers <= 0:
             return (loader[s] for s in steps)
@@ -126,11 +142,12 @@ class LoaderBatches:
             if hasattr(obj, "set_epoch"):
                 obj.set_epoch(epoch)
                 break
-        kept = (b for b in self.loader if _batch_size(b) >= self.min_batch_size)
+        kept = (b for b in self.loader if batch_size(b) >= self.min_batch_size)
         return itertools.islice(kept, start, self.max_steps)
 
 
-def _batch_size(batch) -> int:
+def batch_size(batch) -> int:
+    """Images in a batch `(images, ...)` (or a bare tensor)."""
     x = batch[0] if isinstance(batch, (tuple, list)) else batch
     return int(x.shape[0])
 

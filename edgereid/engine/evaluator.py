@@ -5,6 +5,7 @@ same embedding can be compared on host and on device) and compared by cosine dis
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from edgereid.data import ReidImageDataset, build_transforms, load_dataset
 from edgereid.engine.checkpoint import model_from_checkpoint
 from edgereid.errors import EdgereidError
 from edgereid.metrics import eval_regdb, eval_sysu, evaluate_rank, re_ranking
+from edgereid.models import modality
 from edgereid.tflite import read_metadata
 from edgereid.tflite.embedder import TFLiteEmbedder
 
@@ -65,10 +67,14 @@ def extract_features(model: torch.nn.Module, records, size=DEFAULT_SIZE, batch_s
     try:
         for start in tqdm(range(0, len(images), batch_size), desc=desc, disable=not progress,
                           leave=False, dynamic_ncols=True):
-            batch = torch.stack([images[i][0] for i in range(start, min(start + batch_size, len(images)))])
-            emb = model(batch)
-            if flip:
-                emb = (emb + model(batch.flip(3))) / 2
+            stop = min(start + batch_size, len(images))
+            batch = torch.stack([images[i][0] for i in range(start, stop)])
+            # Split (per-modality) BNs normalise each image with its modality's BN; shared ones ignore it.
+            infrared = torch.tensor([r.modality == "infrared" for r in records[start:stop]])
+            with modality(model, infrared) if isinstance(model, torch.nn.Module) else contextlib.nullcontext():
+                emb = model(batch)
+                if flip:
+                    emb = (emb + model(batch.flip(3))) / 2
             feats.append(emb.float())
     finally:
         model.train(was_training)

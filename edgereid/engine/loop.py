@@ -32,7 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from edgereid.atomic import write_text
-from edgereid.engine.batches import as_batches
+from edgereid.engine.batches import as_batches, batch_size
 from edgereid.engine.checkpoint import capture_rng_state, restore_rng_state
 from edgereid.errors import EdgereidError
 
@@ -199,7 +199,7 @@ def fit(model: nn.Module, data, loss_fn: Callable, optimizer: Callable[[nn.Modul
         return FitResult(epoch, step, global_step, finished, losses, opt, scheduler)
 
     started = time.monotonic()
-    steps_this_run, losses = 0, []
+    steps_this_run, images_this_run, losses = 0, 0, []
     log_file = open_log_for_append(log_path) if log_path is not None else None
     try:
         while epoch < epochs:
@@ -229,6 +229,7 @@ def fit(model: nn.Module, data, loss_fn: Callable, optimizer: Callable[[nn.Modul
                 step += 1
                 global_step += 1
                 steps_this_run += 1
+                images_this_run += batch_size(batch)
                 total, count = total + value, count + 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.3f}", **({"acc": f"{metrics['acc']:.2f}"} if "acc" in metrics else {}))
@@ -237,7 +238,7 @@ def fit(model: nn.Module, data, loss_fn: Callable, optimizer: Callable[[nn.Modul
                     log_file.write(json.dumps({
                         "epoch": epoch, "step": step, "global_step": global_step, "loss": value, **metrics,
                         "lr": lr, "seconds": round(elapsed, 3),
-                        "images_per_s": round(steps_this_run * len(targets) / max(elapsed, 1e-9), 2)}) + "\n")
+                        "images_per_s": round(images_this_run / max(elapsed, 1e-9), 2)}) + "\n")
                     log_file.flush()
                 stop = ((stop_after_steps is not None and steps_this_run >= stop_after_steps)
                         or (max_minutes is not None and time.monotonic() - started >= 60.0 * max_minutes))

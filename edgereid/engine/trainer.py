@@ -26,9 +26,9 @@ from edgereid.engine.batches import PKBatches
 from edgereid.engine.checkpoint import load_checkpoint, save_checkpoint
 from edgereid.engine.loop import LRSchedule, fit
 from edgereid.errors import CheckpointError, EdgereidError
-from edgereid.losses import ReidLoss
+from edgereid.losses import CrossModalLoss, ReidLoss
 from edgereid.losses.gal import gal_training
-from edgereid.models import build_model, load_float_twin
+from edgereid.models import build_model, load_float_twin, set_modality
 
 
 # Fields a resumed run may change; any other difference from the checkpoint is refused,
@@ -70,6 +70,10 @@ class TrainConfig:
     kr_gal: float | None = None  # BiRe-ID KR-GAL with this lambda (None: off; 0: adversarial term only)
     fr_gal: float | None = None  # BiRe-ID FR-GAL with this mu (None: off; 0: adversarial term only)
     gal_adversarial: float = 0.1  # weight of the GAL adversarial terms
+    cross_modal: bool = False  # CM-NAS two-modality training: P x (K visible + K infrared), CrossModalLoss
+    sp_weight: float = 5.0  # cross_modal: weight of the SP (Gram-matrix) term
+    cmmd_weight: float = 0.05  # cross_modal: weight of the CMMD term
+    bn_switches: str | None = None  # "shared", "split" or one 0/1 per BN (1 = split); None: plain BNs
 
     def validate(self) -> "TrainConfig":
         def bad(name, expected):
@@ -90,6 +94,11 @@ class TrainConfig:
             bad("warmup_epochs", ">= 0")
         if len(self.image_size) != 2 or min(self.image_size) < 16:
             bad("image_size", "(H, W), each at least 16")
+        if self.cross_modal and (self.kr_gal is not None or self.fr_gal is not None):
+            bad("cross_modal", "False with KR-GAL / FR-GAL (BiRe-ID's losses are single-modality here)")
+        for name in ("sp_weight", "cmmd_weight"):
+            if not getattr(self, name) >= 0:
+                bad(name, ">= 0")
         return self
 
     def to_dict(self) -> dict:
@@ -152,6 +161,12 @@ def _init_from(model: torch.nn.Module, cfg: TrainConfig) -> None:
                               f"({str(exc).splitlines()[0]})") from None
 
 
+def _cross_modal_forward(model: torch.nn.Module, batch):
+    """The split BNs route each sample by its modality (the batch's targets are (pids, modality))."""
+    set_modality(model, batch[1][1])
+    return model(batch[0])
+
+
 def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
     """Train `cfg.model` on `cfg.data` (or an already loaded `dataset`); return the checkpoint path.
 
@@ -183,19 +198,25 @@ def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
         np.random.seed(cfg.seed % 2**32)
         random.seed(cfg.seed)
         model_args = {"num_classes": num_classes, "embedding_dim": cfg.embedding_dim, "width": cfg.width,
-                      **cfg.model_kwargs}
+                      **cfg.model_kwargs, **({"bn_switches": cfg.bn_switches} if cfg.bn_switches else {})}
         model = build_model(cfg.model, **model_args)
         if cfg.init_from and ckpt is None:
             _init_from(model, cfg)
-        batches = PKBatches(images, records, cfg.p, cfg.k, cfg.seed, cfg.num_workers)
+        batches = PKBatches(images, records, cfg.p, cfg.k, cfg.seed, cfg.num_workers, cross_modal=cfg.cross_modal)
         steps_per_epoch = batches.steps_per_epoch()
         schedule = LRSchedule(cfg.schedule, cfg.warmup_epochs * steps_per_epoch, cfg.epochs * steps_per_epoch,
                               steps_per_epoch, cfg.step_milestones, cfg.step_gamma)
-        loss = ReidLoss(num_classes, cfg.label_smoothing, cfg.triplet_margin, cfg.triplet_weight)
+        if cfg.cross_modal:
+            loss = CrossModalLoss(num_classes, cfg.label_smoothing, cfg.triplet_margin, cfg.triplet_weight,
+                                  cfg.sp_weight, cfg.cmmd_weight)
+        else:
+            loss = ReidLoss(num_classes, cfg.label_smoothing, cfg.triplet_margin, cfg.triplet_weight)
         # BiRe-ID's KR-GAL / FR-GAL: the discriminators and maps train with the model (one optimizer);
         # the checkpoint keeps the model's weights as usual and theirs under "gal_state_dict".
         gal = gal_training(model, loss, cfg.kr_gal, cfg.fr_gal, cfg.gal_adversarial)
         net, loss_fn, forward = (model, loss.terms, None) if gal is None else (gal.module, gal.loss, gal.forward)
+        if cfg.cross_modal:
+            forward = _cross_modal_forward
         if gal is not None and ckpt is not None:
             ckpt = {**ckpt, "state_dict": gal.join_state(ckpt["state_dict"], ckpt.get("gal_state_dict", {}))}
 

@@ -7,6 +7,7 @@ from edgereid.models.bireid import BiReIDResNet
 from edgereid.models.resnet import ResNet
 from edgereid.models.sclnet import SCLNet
 from edgereid.models.searched import build_from_architecture
+from edgereid.models.switchable import make_switchable
 
 _MODELS = {
     "resnet18": lambda num_classes, **kw: ResNet("resnet18", num_classes, **kw),
@@ -43,7 +44,8 @@ def build_model(name: str, num_classes: int, embedding_dim: int | None = None, w
 
     `build_model("arch", num_classes, architecture=arch)` builds a search-space point
     (`edgereid.models.searched`); pass `arch.to_dict()` where the arguments are stored
-    (checkpoints keep `model_args` as plain data).
+    (checkpoints keep `model_args` as plain data). `bn_switches=` ("shared", "split" or a
+    0/1 string, one per BN) makes a named backbone's BNs switchable per modality (CM-NAS).
     """
     if name == ARCHITECTURE_MODEL:
         if not isinstance(num_classes, int) or num_classes < 1:
@@ -62,10 +64,13 @@ def build_model(name: str, num_classes: int, embedding_dim: int | None = None, w
         raise ModelError(f"width for {name} must be > 0, got {width!r}")
     if embedding_dim is not None and (not isinstance(embedding_dim, int) or embedding_dim < 1):
         raise ModelError(f"embedding_dim for {name} must be a positive integer, got {embedding_dim!r}")
+    switches = kw.pop("bn_switches", None)
     try:
         model = _MODELS[name](num_classes, embedding_dim=embedding_dim, width=width, **kw)
     except TypeError as exc:  # an unknown keyword for this architecture
         raise ModelError(f"invalid arguments for model {name}: {exc}") from None
+    if switches is not None:   # CM-NAS: every BN shared or split per modality
+        make_switchable(model, switches)
     model.model_name = name
     return model
 

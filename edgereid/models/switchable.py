@@ -142,3 +142,53 @@ def for_modality(model: nn.Module, m: str | None) -> nn.Module:
             if isinstance(child, _SwitchableBatchNorm):
                 setattr(parent, name, child.plain(m))
     return out
+
+
+BN_SWITCH_CHOICES = ("shared", "split")
+
+
+def bn_switch_bits(switches, count: int) -> list[bool]:
+    """CM-NAS's BN config as one bool per BN (True = split): `switches` is "shared" or
+    "split" (all BNs), a string of 0/1 (one per BN, in build order), or a list of bools."""
+    if isinstance(switches, str) and switches in BN_SWITCH_CHOICES:
+        return [switches == "split"] * count
+    if isinstance(switches, str):
+        if set(switches) - {"0", "1"}:
+            raise ModelError(f"bn_switches {switches!r}: expected 'shared', 'split' or a string of 0/1 "
+                             f"(1 = split), one per BN")
+        bits = [c == "1" for c in switches]
+    else:
+        bits = [bool(b) for b in switches]
+    if len(bits) != count:
+        raise ModelError(f"bn_switches has {len(bits)} entries but the model has {count} BN layers "
+                         "(one switch per BN, in build order)")
+    return bits
+
+
+def make_switchable(model: nn.Module, switches) -> nn.Module:
+    """Replace every plain BatchNorm2d / BatchNorm1d of `model` (in build order) by a
+    switchable one, split where `switches` says (see `bn_switch_bits`). A split BN starts
+    as two copies of the original (same affine parameters, statistics and settings), a
+    shared one holds the original itself, so a model made switchable before training
+    computes exactly what it did."""
+    # In named_modules() order, the order switchable_bns() and bn_switches() report.
+    sites = []
+    for qualname, bn in model.named_modules():
+        if type(bn) in (nn.BatchNorm2d, nn.BatchNorm1d):
+            parent_name, _, name = qualname.rpartition(".")
+            sites.append((model.get_submodule(parent_name), name, bn))
+    bits = bn_switch_bits(switches, len(sites))
+    for (parent, name, bn), split in zip(sites, bits):
+        cls = SwitchableBatchNorm2d if isinstance(bn, nn.BatchNorm2d) else SwitchableBatchNorm1d
+        sw = cls(bn.num_features, split=split)
+        if split:
+            sw.visible, sw.infrared = copy.deepcopy(bn), copy.deepcopy(bn)
+        else:
+            sw.shared = bn
+        setattr(parent, name, sw)
+    return model
+
+
+def bn_switches(model: nn.Module) -> str:
+    """The model's BN config as a string of 0/1 (1 = split), in build order."""
+    return "".join("1" if bn.split else "0" for bn in switchable_bns(model))
