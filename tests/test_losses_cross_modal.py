@@ -110,5 +110,5 @@ def test_cross_modal_sampler_clear_errors():
     recs = _records()
     with pytest.raises(DatasetError, match="only 5 identities have both"):
         CrossModalSampler(recs, p=6, k=2)
-    with pytest.raises(DatasetError, match="rank 2 of 2"):
+    with pytest.raises(DatasetError, match="rank 2 of 2 replicas is out of range"):
         CrossModalSampler(recs, p=1, k=1, num_replicas=2, rank=2)

@@ -1,5 +1,7 @@
-"""`edgereid train`: train a Re-ID model (CE + triplet), resumable bit for bit."""
+"""`edgereid train`: train a Re-ID model (CE + triplet), resumable bit for bit; under
+`torchrun --nproc_per_node N -m edgereid.cli.entry train ...` N processes train it together."""
 import json
+import os
 from pathlib import Path
 
 import click
@@ -87,6 +89,8 @@ def train(ctx, resume, quiet, **options):
         options = {**saved, **{name: value for name, value in options.items() if name in given}}
     cfg = TrainConfig.from_dict(options)
     path = train_model(cfg, resume=resume)
+    if os.environ.get("RANK", "0") != "0":   # under torchrun, rank 0 reports
+        return
     ckpt = load_checkpoint(path)
     state = "finished" if ckpt.get("finished") else f"stopped at epoch {ckpt['epoch']} step {ckpt['step']} (--resume continues)"
     click.echo(f"{cfg.model} on {cfg.data}: {state}; {ckpt['global_step']} steps; checkpoint {path}")

@@ -11,6 +11,16 @@ from edgereid.data.records import ImageRecord
 from edgereid.errors import DatasetError
 
 
+def shard_batches(batches: list, num_replicas: int, rank: int) -> list:
+    """Rank `rank`'s share of an epoch's batches for torch.distributed: every
+    `num_replicas`-th batch, the tail cut so that all ranks get the same count (as
+    DistributedSampler does for indices: ranks must take the same number of steps)."""
+    if num_replicas < 1 or not 0 <= rank < num_replicas:
+        raise DatasetError(f"rank {rank} of {num_replicas} replicas is out of range")
+    per_rank = len(batches) // num_replicas
+    return batches[rank:per_rank * num_replicas:num_replicas]
+
+
 class PKSampler(Sampler):
     """Yields dataset indices; every consecutive `p * k` of them are one batch.
 
@@ -19,12 +29,15 @@ class PKSampler(Sampler):
     leftover of less than K is dropped); batches then take one chunk from each of P
     identities drawn at random among those with chunks left. The order depends only
     on (seed, epoch): call `set_epoch` each epoch. Use with
-    `DataLoader(..., batch_size=p * k, sampler=PKSampler(...))`.
+    `DataLoader(..., batch_size=p * k, sampler=PKSampler(...))`. `num_replicas` / `rank`:
+    this rank's share of the batches (`shard_batches`).
     """
 
-    def __init__(self, records: list[ImageRecord], p: int, k: int, seed: int = 0):
+    def __init__(self, records: list[ImageRecord], p: int, k: int, seed: int = 0, num_replicas: int = 1,
+                 rank: int = 0):
         if p < 1 or k < 1:
             raise DatasetError(f"PKSampler: p and k must be >= 1, got p={p}, k={k}")
+        shard_batches([], num_replicas, rank)   # checks the rank
         by_pid = defaultdict(list)
         for i, r in enumerate(records):
             by_pid[r.pid].append(i)
@@ -32,6 +45,7 @@ class PKSampler(Sampler):
             raise DatasetError(f"PKSampler: p={p} identities per batch but the split has only {len(by_pid)}")
         self.index_by_pid = {pid: np.asarray(idx) for pid, idx in sorted(by_pid.items())}
         self.p, self.k, self.seed, self.epoch = p, k, seed, 0
+        self.num_replicas, self.rank = num_replicas, rank
         self._cache = None
 
     def set_epoch(self, epoch: int):
@@ -52,6 +66,7 @@ class PKSampler(Sampler):
                 break
             chosen = rng.choice(available, self.p, replace=False)
             batches.append(np.concatenate([chunks[pid].pop() for pid in chosen]))
+        batches = shard_batches(batches, self.num_replicas, self.rank)
         self._cache = (self.epoch, batches)
         return batches
 
@@ -75,17 +90,14 @@ class CrossModalSampler(Sampler):
     when it has fewer than K), and an identity joins a batch while it has a chunk left
     in both. The order depends only on (seed, epoch).
 
-    `num_replicas` / `rank` shard the epoch's batches for torch.distributed (each rank
-    takes every `num_replicas`-th batch, all ranks the same count), like
-    `DistributedSampler` does for indices.
+    `num_replicas` / `rank`: this rank's share of the batches (`shard_batches`).
     """
 
     def __init__(self, records: list[ImageRecord], p: int, k: int, seed: int = 0, num_replicas: int = 1,
                  rank: int = 0):
         if p < 1 or k < 1:
             raise DatasetError(f"CrossModalSampler: p and k must be >= 1, got p={p}, k={k}")
-        if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise DatasetError(f"CrossModalSampler: rank {rank} of {num_replicas} replicas is out of range")
+        shard_batches([], num_replicas, rank)   # checks the rank
         by_pid: dict[int, dict[str, list[int]]] = defaultdict(lambda: {"visible": [], "infrared": []})
         for i, r in enumerate(records):
             if r.modality not in ("visible", "infrared"):
@@ -123,8 +135,7 @@ class CrossModalSampler(Sampler):
             visible = [chunks[pid]["visible"].pop() for pid in chosen]
             infrared = [chunks[pid]["infrared"].pop() for pid in chosen]
             batches.append(np.concatenate(visible + infrared))
-        per_rank = len(batches) // self.num_replicas
-        batches = batches[self.rank:per_rank * self.num_replicas:self.num_replicas]
+        batches = shard_batches(batches, self.num_replicas, self.rank)
         self._cache = (self.epoch, batches)
         return batches
 

@@ -50,12 +50,13 @@ def mix_seed(*parts: int) -> int:
 def epoch_batches(records, p: int, k: int, seed: int, epoch: int, cross_modal: bool = False,
                   num_replicas: int = 1, rank: int = 0) -> list[list[int]]:
     """The index batches of one epoch: P x K by the data stage's PKSampler, or P x (K visible +
-    K infrared) by its CrossModalSampler (`cross_modal`, sharded over `num_replicas` ranks)."""
+    K infrared) by its CrossModalSampler (`cross_modal`); rank `rank`'s share of them when
+    `num_replicas` processes train together."""
     if cross_modal:
         sampler = CrossModalSampler(records, p, k, seed=seed, num_replicas=num_replicas, rank=rank)
         n = 2 * p * k
     else:
-        sampler = PKSampler(records, p, k, seed=seed)
+        sampler = PKSampler(records, p, k, seed=seed, num_replicas=num_replicas, rank=rank)
         n = p * k
     sampler.set_epoch(epoch)  # the order depends on (seed, epoch) only
     items = list(sampler)
@@ -96,7 +97,7 @@ class PKBatches:
     `num_replicas` / `rank` give each torch.distributed rank its share of them.
     """
 
-    def __init__(self, images, records, p: int, k: int, seed: int = 0, num_workers: int = 0,
+    def __init__(self, images, records, p: int, k: int, seed: int = 0, num_workers: int = 0, *,
                  cross_modal: bool = False, num_replicas: int = 1, rank: int = 0):
         self.images, self.records = images, records
         self.p, self.k, self.seed, self.num_workers = p, k, seed, num_workers

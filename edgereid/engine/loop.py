@@ -34,6 +34,7 @@ from tqdm import tqdm
 from edgereid.atomic import write_text
 from edgereid.engine.batches import as_batches, batch_size
 from edgereid.engine.checkpoint import capture_rng_state, restore_rng_state
+from edgereid.engine.distributed import any_rank, world_size
 from edgereid.errors import EdgereidError
 
 SCHEDULES = ("cosine", "step", "constant")
@@ -176,7 +177,9 @@ def fit(model: nn.Module, data, loss_fn: Callable, optimizer: Callable[[nn.Modul
         scheduler.lr_lambdas[0].total_steps = schedule.total_steps
         epoch, step, global_step = resume["epoch"], resume["step"], resume["global_step"]
         saved_plan = resume.get("epoch_batches")
-        if step > 0 and saved_plan is not None and saved_plan.numel():
+        # Under torchrun the saved plan is rank 0's share: every rank draws its own again
+        # (plans depend on (seed, epoch, rank) only).
+        if step > 0 and saved_plan is not None and saved_plan.numel() and world_size() == 1:
             plan = saved_plan.tolist()
         restore_rng_state(resume["rng"])
         if log_path is not None:
@@ -240,8 +243,9 @@ def fit(model: nn.Module, data, loss_fn: Callable, optimizer: Callable[[nn.Modul
                         "lr": lr, "seconds": round(elapsed, 3),
                         "images_per_s": round(images_this_run / max(elapsed, 1e-9), 2)}) + "\n")
                     log_file.flush()
-                stop = ((stop_after_steps is not None and steps_this_run >= stop_after_steps)
-                        or (max_minutes is not None and time.monotonic() - started >= 60.0 * max_minutes))
+                # Under torchrun every rank must stop at the same step (the clocks differ).
+                stop = any_rank((stop_after_steps is not None and steps_this_run >= stop_after_steps)
+                                or (max_minutes is not None and time.monotonic() - started >= 60.0 * max_minutes))
                 if last:
                     break  # the epoch-end checkpoint below covers this step
                 if save is not None and (stop or (checkpoint_every_steps and step % checkpoint_every_steps == 0)):

@@ -24,6 +24,7 @@ import torch
 from edgereid.data import IMAGENET_MEAN, IMAGENET_STD, ReidImageDataset, build_transforms, load_dataset
 from edgereid.engine.batches import PKBatches
 from edgereid.engine.checkpoint import load_checkpoint, save_checkpoint
+from edgereid.engine.distributed import Replicated, barrier, init_from_env
 from edgereid.engine.loop import LRSchedule, fit
 from edgereid.errors import CheckpointError, EdgereidError
 from edgereid.losses import CrossModalLoss, ReidLoss
@@ -175,6 +176,7 @@ def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
     `finished` field says which).
     """
     cfg.validate()
+    rank, world = init_from_env()
     out = Path(cfg.out)
     last = out / "last.pt"
     if dataset is None:
@@ -202,7 +204,8 @@ def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
         model = build_model(cfg.model, **model_args)
         if cfg.init_from and ckpt is None:
             _init_from(model, cfg)
-        batches = PKBatches(images, records, cfg.p, cfg.k, cfg.seed, cfg.num_workers, cross_modal=cfg.cross_modal)
+        batches = PKBatches(images, records, cfg.p, cfg.k, cfg.seed, cfg.num_workers, cross_modal=cfg.cross_modal,
+                            num_replicas=world, rank=rank)
         steps_per_epoch = batches.steps_per_epoch()
         schedule = LRSchedule(cfg.schedule, cfg.warmup_epochs * steps_per_epoch, cfg.epochs * steps_per_epoch,
                               steps_per_epoch, cfg.step_milestones, cfg.step_gamma)
@@ -217,6 +220,10 @@ def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
         net, loss_fn, forward = (model, loss.terms, None) if gal is None else (gal.module, gal.loss, gal.forward)
         if cfg.cross_modal:
             forward = _cross_modal_forward
+        if world > 1:
+            if gal is not None:
+                raise EdgereidError("KR-GAL / FR-GAL training runs in one process; start it without torchrun")
+            net = Replicated(net)
         if gal is not None and ckpt is not None:
             ckpt = {**ckpt, "state_dict": gal.join_state(ckpt["state_dict"], ckpt.get("gal_state_dict", {}))}
 
@@ -227,14 +234,17 @@ def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
             save_checkpoint(last, model_name=cfg.model, model_args=model_args, preprocess=preprocess_of(cfg),
                             train_config=cfg.to_dict(), num_train_pids=num_classes, **state)
 
+        lead = rank == 0   # under torchrun, rank 0 alone writes checkpoints and logs
         try:
             fit(net, batches, loss_fn, lambda m: build_optimizer(cfg, m), epochs=cfg.epochs, schedule=schedule,
-                forward=forward, resume=ckpt, save=save, checkpoint_every_steps=cfg.checkpoint_every_steps,
-                max_minutes=cfg.max_minutes, stop_after_steps=cfg.stop_after_steps,
-                log_path=out / "train_log.jsonl", log_every_steps=cfg.log_every_steps, progress=cfg.progress)
+                forward=forward, resume=ckpt, save=save if lead else None,
+                checkpoint_every_steps=cfg.checkpoint_every_steps, max_minutes=cfg.max_minutes,
+                stop_after_steps=cfg.stop_after_steps, log_path=out / "train_log.jsonl" if lead else None,
+                log_every_steps=cfg.log_every_steps, progress=cfg.progress and lead)
         finally:
             if gal is not None:
                 gal.close()
+        barrier()   # the other ranks return once rank 0's checkpoint is written
         return last
     finally:
         torch.use_deterministic_algorithms(prev_deterministic)
