@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
 
 from edgereid import atomic
-from edgereid.compress.prune import prune
+from edgereid.compress.prune import PruneTarget, prune
 from edgereid.compress.quantize import quantize as ptq
 from edgereid.compress.quantize import quantize_qat
 from edgereid.data import PKSampler, ReidImageDataset, build_transforms, load_dataset
@@ -87,14 +88,18 @@ def _scores(model, dataset, size) -> dict:
 
 
 def compress(checkpoint, out_dir, dataset="synthetic", prune_macs: float | None = None,
-             criterion: str = "l1", prune_steps: int = 1, finetune_epochs: int = 0,
+             prune_to: Callable[[tuple[int, int]], PruneTarget] | None = None, criterion: str = "l1", prune_steps: int = 1, finetune_epochs: int = 0,
              quantize: str | None = "int8", qat_epochs: int = 0, calib_images: int = 256, ptq_method: str = "nncf",
              seed: int = 0, evaluate: bool = True, log=print, max_steps_per_epoch: int | None = None) -> dict:
     """One call: load -> prune (optional) -> fine-tune -> quantize -> export -> evaluate.
 
     Writes `out_dir/model.pt` (float, pruned checkpoint), `out_dir/model_int8.tflite` (or
     `model_float.tflite` without quantization) and `out_dir/report.json`; returns the report.
+    Pruning aims at `prune_macs` (a MACs ratio) or at `prune_to(input_size)`, any other
+    cost (e.g. `functools.partial(edgereid.latency.pruning.latency_target, board, ms)`).
     """
+    if prune_macs is not None and prune_to is not None:
+        raise EdgereidError("compress: give prune_macs or prune_to, not both")
     t0 = time.time()
     out_dir = Path(out_dir)
     model, ckpt = load_model(checkpoint)
@@ -108,7 +113,7 @@ def compress(checkpoint, out_dir, dataset="synthetic", prune_macs: float | None 
     report["before"] = {"params": params, "macs": macs}
     if evaluate:
         report["before"].update(_scores(model, data, size))
-    if prune_macs is not None:
+    if prune_macs is not None or prune_to is not None:
         example = next(iter(calib))[0][:8]
         batch = next(iter(calib))
         identity_loss = ReidLoss(num_classes)
@@ -120,7 +125,8 @@ def compress(checkpoint, out_dir, dataset="synthetic", prune_macs: float | None 
         # BN statistics are re-estimated on training batches (the distribution BN was trained
         # on); on the eval-transform calibration images they cost 18 mAP (docs/compression.md).
         model, prune_report = prune(
-            model, example, prune_macs, criterion, calib=loader, steps=prune_steps,
+            model, example, prune_to(size) if prune_to is not None else prune_macs, criterion, calib=loader,
+            steps=prune_steps,
             finetune=(lambda m: finetune(m, loader, max(1, finetune_epochs // prune_steps), num_classes,
                                          log=log, max_steps_per_epoch=max_steps_per_epoch))
             if finetune_epochs and prune_steps > 1 else None,

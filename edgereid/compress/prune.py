@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -155,78 +156,121 @@ def recalibrate_bn(model: nn.Module, batches: Iterable, max_batches: int = 50) -
     return model
 
 
-def prune_to_macs(model: nn.Module, example: torch.Tensor, target_macs_ratio: float,
-                  criterion: str = "l1", input_size=None, loss_fn: Callable | None = None,
-                  seed: int = 0, tolerance: float = 0.005, max_iters: int = 12):
-    """Bisect the channel ratio so MACs(pruned) <= target_macs_ratio * MACs(model).
+@dataclass(frozen=True)
+class PruneTarget:
+    """What structured pruning must bring down, and to how much.
 
-    Returns (pruned model, channel ratio, achieved MACs ratio). The result is the least
-    pruned model meeting the target within `max_iters` bisection steps.
+    `cost(model) -> float` must fall as channels are removed (MACs, a board's predicted
+    latency); pruning stops at the least pruned model with cost <= `value`. `name` and
+    `unit` word the reports and errors ("MACs ratio", "predicted latency on stm32h743", "ms").
     """
-    if not 0.0 < target_macs_ratio <= 1.0:
-        raise EdgereidError(f"target MACs ratio must be in (0, 1], got {target_macs_ratio}")
-    input_size = tuple(input_size or example.shape[-2:])
-    _, base_macs = _count_macs(model, input_size)
-    if target_macs_ratio >= 1.0:
-        return copy.deepcopy(model), 0.0, 1.0
-    lo, hi = 0.0, 0.95
+    name: str
+    cost: Callable[[nn.Module], float]
+    value: float
+    unit: str = ""
+
+    def describe(self, value: float) -> str:
+        return f"{value:.4g}{' ' + self.unit if self.unit else 'x'}"
+
+
+def macs_target(model: nn.Module, ratio: float, input_size) -> PruneTarget:
+    """MACs at most `ratio` x those of `model` (counted by `model_complexity`)."""
+    if not 0.0 < ratio <= 1.0:
+        raise EdgereidError(f"target MACs ratio must be in (0, 1], got {ratio}")
+    base = _count_macs(model, input_size)[1]
+    return PruneTarget("MACs ratio", lambda m: _count_macs(m, input_size)[1] / base, ratio)
+
+
+MAX_CHANNEL_RATIO = 0.95   # the most a bisection prunes of every prunable group
+
+
+def prune_to_cost(model: nn.Module, example: torch.Tensor, target: PruneTarget, criterion: str = "l1",
+                  loss_fn: Callable | None = None, seed: int = 0, tolerance: float = 0.005, max_iters: int = 12):
+    """Bisect the channel ratio so target.cost(pruned) <= target.value.
+
+    Returns (pruned model, channel ratio, achieved cost): the least pruned model meeting
+    the target within `max_iters` bisection steps (stopping early once within
+    `tolerance` x value of it). A target below what pruning every prunable group by
+    MAX_CHANNEL_RATIO reaches is one clear error naming that smallest reachable cost.
+    """
+    if target.cost(model) <= target.value:
+        return copy.deepcopy(model), 0.0, target.cost(model)
+    lo, hi = 0.0, MAX_CHANNEL_RATIO
     best = None
     for _ in range(max_iters):
         mid = (lo + hi) / 2
         pruned = _prune_once(model, criterion, mid, example, loss_fn, seed)
-        ratio = _count_macs(pruned, input_size)[1] / base_macs
-        if ratio <= target_macs_ratio:
-            best, hi = (pruned, mid, ratio), mid
-            if target_macs_ratio - ratio <= tolerance:
+        cost = target.cost(pruned)
+        if cost <= target.value:
+            best, hi = (pruned, mid, cost), mid
+            if target.value - cost <= tolerance * abs(target.value):
                 break
         else:
             lo = mid
     if best is None:
-        pruned = _prune_once(model, criterion, hi, example, loss_fn, seed)
-        ratio = _count_macs(pruned, input_size)[1] / base_macs
-        if ratio > target_macs_ratio + tolerance:
-            raise EdgereidError(f"cannot reach {target_macs_ratio:.2f}x MACs by pruning channels "
-                                f"(reached {ratio:.3f}x at channel ratio {hi}): protected layers dominate")
-        best = (pruned, hi, ratio)
+        pruned = _prune_once(model, criterion, MAX_CHANNEL_RATIO, example, loss_fn, seed)
+        cost = target.cost(pruned)
+        if cost > target.value * (1 + tolerance):
+            raise EdgereidError(f"cannot reach {target.name} {target.describe(target.value)} by pruning channels: "
+                                f"the smallest reachable is {target.describe(cost)} (every prunable group cut by "
+                                f"{MAX_CHANNEL_RATIO:.0%}; the protected layers - stem, embedding, classifiers - "
+                                "and unprunable ops cost the rest)")
+        best = (pruned, MAX_CHANNEL_RATIO, cost)
     return best
 
 
-def prune(model: nn.Module, example: torch.Tensor, target_macs_ratio: float, criterion: str = "l1",
+def prune_to_macs(model: nn.Module, example: torch.Tensor, target_macs_ratio: float,
+                  criterion: str = "l1", input_size=None, loss_fn: Callable | None = None,
+                  seed: int = 0, tolerance: float = 0.005, max_iters: int = 12):
+    """`prune_to_cost` with MACs(pruned) <= target_macs_ratio * MACs(model).
+
+    Returns (pruned model, channel ratio, achieved MACs ratio)."""
+    target = macs_target(model, target_macs_ratio, tuple(input_size or example.shape[-2:]))
+    return prune_to_cost(model, example, target, criterion, loss_fn, seed, tolerance / target_macs_ratio, max_iters)
+
+
+def prune(model: nn.Module, example: torch.Tensor, target: float | PruneTarget, criterion: str = "l1",
           calib: Iterable | None = None, steps: int = 1, finetune: Callable | None = None,
           loss_fn: Callable | None = None, seed: int = 0, input_size=None, log: Callable | None = None):
-    """Structured filter pruning to `target_macs_ratio` of the MACs, one-shot or iterative.
+    """Structured filter pruning, one-shot or iterative, to `target`: a MACs ratio (e.g. 0.5)
+    or a `PruneTarget` (e.g. a board's predicted latency, `edgereid.latency.latency_target`).
 
     `example`: a batch of images (>= 2, train-mode tracing needs BN batch statistics).
-    `steps` > 1 prunes in geometric MACs steps (e.g. 0.5 in 2 steps: 0.71, then 0.5) and
-    calls `finetune(model)` after each step but the last (the caller fine-tunes at the
+    `steps` > 1 prunes in geometric cost steps (e.g. 0.5x MACs in 2 steps: 0.71, then 0.5)
+    and calls `finetune(model)` after each step but the last (the caller fine-tunes at the
     end). BN statistics are re-estimated on `calib` after every step. Taylor needs
     `loss_fn(model) -> scalar loss` on a calibration batch. Returns (model, report).
     """
     if example.shape[0] < 2:
         example = torch.cat([example, example])
     input_size = tuple(input_size or example.shape[-2:])
+    if not isinstance(target, PruneTarget):
+        target = macs_target(model, target, input_size)
     base_params, base_macs = _count_macs(model, input_size)
+    base_cost = target.cost(model)
     current = model
     history = []
     for step in range(1, steps + 1):
-        step_target = target_macs_ratio ** (step / steps)
-        # The current model already has some fraction of the original MACs.
-        cur_macs = _count_macs(current, input_size)[1]
-        relative = min(1.0, step_target * base_macs / cur_macs)
-        current, ch_ratio, _ = prune_to_macs(current, example, relative, criterion, input_size, loss_fn, seed)
+        step_goal = base_cost * (target.value / base_cost) ** (step / steps)
+        goal = PruneTarget(target.name, target.cost, step_goal, target.unit)
+        current, ch_ratio, cost = prune_to_cost(current, example, goal, criterion, loss_fn, seed)
         if calib is not None:
             recalibrate_bn(current, calib)
         params, macs = _count_macs(current, input_size)
-        history.append({"step": step, "channel_ratio": round(ch_ratio, 4), "macs_ratio": macs / base_macs,
-                        "params": params, "macs": macs})
+        history.append({"step": step, "channel_ratio": round(ch_ratio, 4), "cost": cost,
+                        "macs_ratio": macs / base_macs, "params": params, "macs": macs})
         if log is not None:
-            log(f"prune step {step}/{steps} ({criterion}): MACs {macs / base_macs:.3f}x, params {params}")
+            log(f"prune step {step}/{steps} ({criterion}): {target.name} {target.describe(cost)}, "
+                f"MACs {macs / base_macs:.3f}x, params {params}")
         if finetune is not None and step < steps:
             current = finetune(current) or current
     params, macs = _count_macs(current, input_size)
-    report = {"criterion": criterion, "target_macs_ratio": target_macs_ratio, "steps": steps,
-              "params_before": base_params, "macs_before": base_macs, "params_after": params,
+    report = {"criterion": criterion, "target": {"name": target.name, "value": target.value, "unit": target.unit,
+                                                 "before": base_cost, "reached": target.cost(current)},
+              "steps": steps, "params_before": base_params, "macs_before": base_macs, "params_after": params,
               "macs_after": macs, "macs_ratio": macs / base_macs, "history": history}
+    if target.name == "MACs ratio":
+        report["target_macs_ratio"] = target.value
     return current.eval(), report
 
 
