@@ -94,3 +94,28 @@ def test_existing_root_is_refused(tiny, tmp_path):
     assert ensure_synthetic(tiny, seed=3) == tiny
     with pytest.raises(DatasetError, match="images_per_id"):
         synthesize(tmp_path / "bad", num_ids=8, images_per_id=1, progress=False)
+
+
+def _visible_pixels(root: Path) -> np.ndarray:
+    return np.stack([np.asarray(Image.open(p), np.float32).reshape(-1, 3).mean(0)
+                     for p in sorted((root / "market1501" / "bounding_box_train").glob("*.jpg"))])
+
+
+def test_domain_b_is_another_camera_network(tiny, tmp_path):
+    b = synthesize(tmp_path / "b", seed=3, domain="b", **TINY)
+    assert read_manifest(b)["domain"] == "b" and read_manifest(tiny)["domain"] == "a"
+    da, db = digest(tiny), digest(b)
+    assert not {v for k, v in da.items() if k.endswith(".jpg")} & {v for k, v in db.items() if k.endswith(".jpg")}
+    pa, pb = _visible_pixels(tiny), _visible_pixels(b)
+    assert pb.mean() < 0.85 * pa.mean()                                      # dimmer lamps
+    assert (pb[:, 0] / pb[:, 2]).mean() > 1.2 * (pa[:, 0] / pa[:, 2]).mean()  # sodium-orange cast
+    ds = load_dataset(f"synthetic-b:{b}")
+    assert ds.name == "synthetic-b" and ds.num_train_pids == read_manifest(b)["market1501"]["train_ids"]
+    assert load_dataset(f"synthetic-b-sysu:{b}").name == "synthetic-b-sysu"
+
+
+def test_a_folder_of_one_domain_is_not_taken_for_the_other(tiny):
+    with pytest.raises(DatasetError, match="holds domain 'a', not 'b'"):
+        ensure_synthetic(tiny, domain="b")
+    with pytest.raises(DatasetError, match="unknown domain 'c'"):
+        synthesize(tiny.parent / "c", domain="c", **TINY)

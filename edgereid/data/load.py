@@ -10,19 +10,26 @@ from edgereid.data.market1501 import load_market1501, load_market_style
 from edgereid.data.msmt17 import load_msmt17
 from edgereid.data.records import ReidDataset
 from edgereid.data.regdb import load_regdb
-from edgereid.data.synthetic import DEFAULT_ROOT, ensure_synthetic
+from edgereid.data.synthetic import DEFAULT_ROOT, DEFAULT_ROOT_B, ensure_synthetic
 from edgereid.data.sysu import load_sysu
 from edgereid.errors import DatasetError
 
 
-def _synthetic(path, seed: int | None = None, progress: bool = True):
-    root = ensure_synthetic(path or DEFAULT_ROOT, seed=seed, progress=progress)
-    return load_market_style(root / "market1501", "synthetic", num_cams=6, example="0002_c1s1_000128_00.jpg")
+def _synthetic_loaders(domain: str, default_root: Path, name: str):
+    """The Market-layout and SYSU-layout loaders of one synthetic domain."""
+    def market(path, seed: int | None = None, progress: bool = True):
+        root = ensure_synthetic(path or default_root, seed=seed, progress=progress, domain=domain)
+        return load_market_style(root / "market1501", name, num_cams=6, example="0002_c1s1_000128_00.jpg")
+
+    def sysu(path, seed: int | None = None, progress: bool = True):
+        root = ensure_synthetic(path or default_root, seed=seed, progress=progress, domain=domain)
+        return load_sysu(root / "sysu", name=f"{name}-sysu")
+
+    return market, sysu
 
 
-def _synthetic_sysu(path, seed: int | None = None, progress: bool = True):
-    root = ensure_synthetic(path or DEFAULT_ROOT, seed=seed, progress=progress)
-    return load_sysu(root / "sysu", name="synthetic-sysu")
+_synthetic, _synthetic_sysu = _synthetic_loaders("a", DEFAULT_ROOT, "synthetic")
+_synthetic_b, _synthetic_b_sysu = _synthetic_loaders("b", DEFAULT_ROOT_B, "synthetic-b")
 
 
 def _needs_path(loader):
@@ -37,6 +44,8 @@ def _needs_path(loader):
 LOADERS = {
     "synthetic": _synthetic,
     "synthetic-sysu": _synthetic_sysu,
+    "synthetic-b": _synthetic_b,            # the second camera network (domain shift studies)
+    "synthetic-b-sysu": _synthetic_b_sysu,
     "market1501": _needs_path(load_market1501),
     "dukemtmc": _needs_path(load_dukemtmc),
     "msmt17": _needs_path(load_msmt17),
@@ -49,7 +58,8 @@ def load_dataset(spec: str, **kw) -> ReidDataset:
     """Load `spec` = NAME or NAME:PATH (NAME in LOADERS); keyword args go to the loader.
 
     `synthetic[:PATH]` and `synthetic-sysu[:PATH]` generate the default synthetic set at
-    PATH (default data/synthetic) if it is not there yet. `regdb:PATH` takes `trial` and
+    PATH (default data/synthetic) if it is not there yet; `synthetic-b[-sysu][:PATH]` the
+    second camera network (default data/synthetic-b). `regdb:PATH` takes `trial` and
     `mode`.
     """
     name, _, path = str(spec).partition(":")

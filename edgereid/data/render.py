@@ -146,7 +146,37 @@ def sample_identity(rng: np.random.Generator) -> Identity:
 SCENE_WIDTH = 5 * WIDTH  # a camera sees a wide scene; each crop shows one part of it
 
 
-def _background(rng, infrared: bool) -> np.ndarray:
+@dataclass(frozen=True)
+class CameraStyle:
+    """The distribution a camera network's cameras are drawn from (a synthetic *domain*).
+
+    Domain "a" is the default set's (indoor-ish scenes, mild casts); domain "b" is another
+    camera network: mostly side views from farther away, dim sodium-lamp light (strong
+    orange cast, higher gamma), green-grey outdoor scenes, more blur and noise. A model
+    trained on one loses accuracy on the other, as across real camera networks.
+    """
+    view_alpha: tuple = (1.0, 1.0, 1.0)      # Dirichlet concentration of P(front), P(back), P(side)
+    cast: tuple = (0.88, 1.12)               # visible: per-channel multiplier range ...
+    cast_bias: tuple = (1.0, 1.0, 1.0)       # ... times this fixed tint of the network's lamps
+    gamma: tuple = (0.85, 1.15)
+    gain: tuple = (0.8, 1.2)
+    blur: tuple = (0.0, 1.0)
+    noise: tuple = (2.0, 7.0)
+    scale: tuple = (0.88, 1.04)
+    occlusion: tuple = (0.05, 0.35)
+    scene_tint: tuple = (1.0, 1.0, 1.0)      # visible backgrounds' surfaces times this
+    scene_level: tuple = (60.0, 200.0)       # visible backgrounds' surface brightness range
+
+
+DOMAINS = {
+    "a": CameraStyle(),
+    "b": CameraStyle(view_alpha=(0.6, 0.6, 3.0), cast_bias=(1.18, 1.0, 0.72), gamma=(1.1, 1.45), gain=(0.6, 0.95),
+                     blur=(0.6, 1.6), noise=(5.0, 11.0), scale=(0.78, 0.92), occlusion=(0.15, 0.45),
+                     scene_tint=(0.85, 1.05, 0.8), scene_level=(30.0, 140.0)),
+}
+
+
+def _background(rng, infrared: bool, style: CameraStyle = DOMAINS["a"]) -> np.ndarray:
     """A camera's scene: wall segments and floor, doors/windows, tiles and clutter.
 
     The scene is several crops wide and its segments are drawn from the same
@@ -160,7 +190,9 @@ def _background(rng, infrared: bool) -> np.ndarray:
         colour = lambda: np.full(3, rng.uniform(0.05, 0.8), np.float32)  # noqa: E731
     else:
         # walls and floors are greyish with a tint; clutter can be any colour
-        surface = lambda: (rng.uniform(60, 200) * (1 + rng.uniform(-0.1, 0.1, 3))).astype(np.float32)  # noqa: E731
+        tint = np.asarray(style.scene_tint, np.float32)
+        surface = lambda: (rng.uniform(*style.scene_level) * (1 + rng.uniform(-0.1, 0.1, 3)) * tint  # noqa: E731
+                           ).astype(np.float32)
         colour = lambda: (0.5 * rng.uniform(20, 235, 3) + 0.5 * rng.uniform(20, 235)).astype(np.float32)  # noqa: E731
     img = np.empty((h, w, 3), np.float32)
     horizon = rng.uniform(0.45, 0.8) * h
@@ -184,23 +216,24 @@ def _background(rng, infrared: bool) -> np.ndarray:
     return img * (255.0 if infrared else 1.0)
 
 
-def sample_camera(rng: np.random.Generator, infrared: bool = False) -> Camera:
-    views = rng.dirichlet([1.0, 1.0, 1.0])
-    if infrared:
+def sample_camera(rng: np.random.Generator, infrared: bool = False, style: CameraStyle = DOMAINS["a"]) -> Camera:
+    views = rng.dirichlet(list(style.view_alpha))
+    if infrared:  # thermal cameras do not see the lamps: the same in every domain
         cast, gamma = (1.0, 1.0, 1.0), float(rng.uniform(0.8, 1.25))
         gain, blur, noise = float(rng.uniform(0.8, 1.1)), float(rng.uniform(0.7, 1.4)), float(rng.uniform(4, 9))
     else:
-        cast = tuple(rng.uniform(0.88, 1.12, 3).round(3).tolist())
-        gamma = float(rng.uniform(0.85, 1.15))
-        gain, blur, noise = float(rng.uniform(0.8, 1.2)), float(rng.uniform(0.0, 1.0)), float(rng.uniform(2, 7))
+        cast = tuple((rng.uniform(*style.cast, 3) * np.asarray(style.cast_bias)).round(3).tolist())
+        gamma = float(rng.uniform(*style.gamma))
+        gain, blur, noise = (float(rng.uniform(*style.gain)), float(rng.uniform(*style.blur)),
+                             float(rng.uniform(*style.noise)))
     return Camera(
         infrared=infrared,
         view_probs=tuple(views.tolist()),
-        scale=float(rng.uniform(0.88, 1.04)),
+        scale=float(rng.uniform(*style.scale)),
         gain=gain, cast=cast, gamma=gamma, blur=blur, noise=noise,
-        occlusion=float(rng.uniform(0.05, 0.35)),
+        occlusion=float(rng.uniform(*style.occlusion)),
         occluder_colour=tuple(rng.uniform(20, 235, 3).tolist()),
-        background=_background(rng, infrared),
+        background=_background(rng, infrared, style),
     )
 
 
