@@ -21,8 +21,10 @@ _COMMANDS = [
     ("edgereid.cli.export", "export"),
     ("edgereid.cli.firmware", "build_firmware"),
     ("edgereid.cli.hil", "hil"),
+    ("edgereid.cli.diff", "diff"),
     ("edgereid.cli.latency", "profile"),
     ("edgereid.cli.latency", "latency"),
+    ("edgereid.cli.search", "search"),
     ("edgereid.cli.demo", "demo"),
 ]
 

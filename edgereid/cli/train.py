@@ -10,6 +10,7 @@ from edgereid.cli.params import (NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE, POS
                                   positive_int_list)
 from edgereid.engine import TrainConfig, load_checkpoint, train as train_model
 from edgereid.models import list_models
+from edgereid.search_space import load_architecture
 
 _DEFAULTS = TrainConfig()
 
@@ -30,6 +31,8 @@ def _model_args(values) -> dict:
 
 @click.command("train")
 @click.option("--model", type=click.Choice(list_models()), default=_DEFAULTS.model, show_default=True)
+@click.option("--arch", "arch", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="Train a search-space architecture (e.g. `edgereid search`'s OUT/best.json) instead of --model.")
 @click.option("--data", default=_DEFAULTS.data, show_default=True, help="Dataset spec, e.g. market1501:/data/market.")
 @click.option("--epochs", type=POSITIVE, default=_DEFAULTS.epochs, show_default=True)
 @click.option("--p", "p", type=click.IntRange(min=2), default=_DEFAULTS.p, show_default=True,
@@ -81,6 +84,12 @@ def train(ctx, resume, quiet, **options):
     """Train with label-smoothed CE + batch-hard triplet on P x K batches; writes OUT/last.pt."""
     options["progress"] = not quiet
     options["model_kwargs"] = _model_args(options["model_kwargs"])
+    arch = options.pop("arch")
+    if arch is not None:   # a searched network: model "arch", the architecture in its arguments
+        if ctx.get_parameter_source("model") != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("give --model or --arch, not both")
+        options["model"] = "arch"
+        options["model_kwargs"] = {**options["model_kwargs"], "architecture": load_architecture(arch).to_dict()}
     if resume:
         saved = load_checkpoint(Path(options["out"]) / "last.pt").get("train_config", {})
         given = {name for name in options
