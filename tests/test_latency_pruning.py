@@ -58,3 +58,16 @@ def test_latency_target_checks_its_arguments():
     board = load_board("stm32h743")
     with pytest.raises(LatencyError, match="must be > 0 ms"):
         latency_target(board, 0.0, (128, 64), table=load_table(board))
+
+
+def test_fit_target_prunes_until_the_estimate_fits_the_board():
+    from edgereid.latency.pruning import fit_target, memory_estimate
+
+    board = load_board("nrf52840")
+    model = build_model("resnet18", 10, width=1.0)
+    flash, ram = memory_estimate(torch_kernels(model, (128, 64)))
+    assert flash > board.memory.flash_bytes        # ResNet-18 at full width does not fit 1 MB
+    pruned, report = prune(model, torch.randn(4, 3, 128, 64), fit_target(board, (128, 64)), "l1")
+    flash, ram = memory_estimate(torch_kernels(pruned, (128, 64)))
+    assert flash <= board.memory.flash_bytes and ram + board.memory.stack_bytes <= board.memory.ram_bytes
+    assert report["target"]["reached"] <= 1.0

@@ -123,4 +123,35 @@ def latency_target(board, ms: float, input_size, precision: Precision = Precisio
     return PruneTarget(f"predicted latency on {board.name}", cost, float(ms), "ms")
 
 
-__all__ = ["torch_kernels", "latency_target", "milliseconds_per_unit"]
+# Flash the firmware's code and tables take beside the model's constants: a bound on the
+# generated int8 images (text + data minus the constant arrays), so that a network within
+# an estimate builds within the board (the real build is the check: `build-firmware`).
+CODE_ALLOWANCE = 96 * 1024
+
+
+def memory_estimate(fused: list[FusedLayer]) -> tuple[int, int]:
+    """(flash, RAM) bytes an int8 build of these kernels needs, estimated: the weights and
+    per-channel constants plus CODE_ALLOWANCE; the largest kernel's input + output (the
+    per-layer lower bound of the planner's arena)."""
+    flash = sum(f.kernel.weight_bytes for f in fused) + CODE_ALLOWANCE
+    ram = max((f.kernel.input_bytes + f.kernel.output_bytes for f in fused), default=0)
+    return flash, ram
+
+
+def fit_target(board, input_size, precision: Precision = Precision.INT8, margin: float = 1.0) -> PruneTarget:
+    """Prune until the estimated flash and RAM fit `board` (times `margin` < 1 to leave room):
+    the cost is the larger of flash / flash budget and (RAM + stack) / RAM budget, asked to be <= 1."""
+    flash_budget, ram_budget = board.memory.flash_bytes, board.memory.ram_bytes
+    if not flash_budget or not ram_budget:
+        raise LatencyError(f"board {board.name}: its board file gives no flash or RAM size to fit")
+    stack = board.memory.stack_bytes or 0
+
+    def cost(model: nn.Module) -> float:
+        flash, ram = memory_estimate(torch_kernels(model, input_size, precision))
+        return max(flash / (margin * flash_budget), (ram + stack) / (margin * ram_budget))
+
+    return PruneTarget(f"fit on {board.name} (estimated flash and RAM / budget)", cost, 1.0)
+
+
+__all__ = ["torch_kernels", "latency_target", "milliseconds_per_unit", "memory_estimate", "fit_target",
+           "CODE_ALLOWANCE"]

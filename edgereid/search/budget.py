@@ -3,7 +3,7 @@
 - latency: the board's latency table (overhead + each fused kernel's entry, or the
   table's fitted per-op model for kernels it lacks), in milliseconds at the board clock;
 - flash: the model's constant data (weights, biases, requantisation constants, as the
-  firmware stores them) plus the board's code allowance (`CODE_ALLOWANCE`);
+  firmware stores them) plus the code allowance (`edgereid.latency.pruning.CODE_ALLOWANCE`);
 - RAM: the firmware planner's tensor arena for the int8 graph, plus the board's stack.
 
 `space_floor` answers "how low can this space go on this board": the least latency by
@@ -23,7 +23,7 @@ from edgereid.firmware.lowering import lower_graph
 from edgereid.firmware.planner import plan
 from edgereid.latency.fusion import rules_for_board
 from edgereid.latency.predict import predict_kernels
-from edgereid.latency.pruning import milliseconds_per_unit
+from edgereid.latency.pruning import CODE_ALLOWANCE, milliseconds_per_unit
 from edgereid.latency.table import LatencyTable
 from edgereid.search_space import Architecture
 from edgereid.search_space.architecture import Block, Head, Stem
@@ -33,10 +33,6 @@ from edgereid.search_space.space import SearchSpace
 from edgereid.search_space.tflite import to_tflite
 from edgereid.tflite import read_graph
 
-# Flash the firmware's code and tables take beside the model's constants: measured on the
-# generated int8 images (text + data minus constant arrays) of this project's models,
-# rounded up: a bound, so a chosen network's real build fits (the search report builds it).
-CODE_ALLOWANCE = 96 * 1024
 
 
 @dataclass(frozen=True)
@@ -187,4 +183,4 @@ def check_budget(space: SearchSpace, costs: CostModel, budget: Budget) -> Floor:
 
 
 __all__ = ["Budget", "Cost", "CostModel", "Floor", "board_budget", "check_budget", "space_floor",
-           "smallest_architecture", "CODE_ALLOWANCE"]
+           "smallest_architecture"]
