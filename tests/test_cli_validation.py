@@ -50,6 +50,12 @@ BAD = [
     (["compress", "x.pt", "--out", "o", "--qat-epochs", "-1"], "--qat-epochs"),
     (["compress", "x.pt", "--out", "o", "--calib-images", "0"], "--calib-images"),
     (["compress", "x.pt", "--out", "o", "--seed", "-1"], "--seed"),
+    (["compress", "x.pt", "--out", "o", "--prune-latency-ms", "0"], "--prune-latency-ms"),
+    (["search", "--board", "stm32h743", "--latency-ms", "-1"], "--latency-ms"),
+    (["search", "--board", "stm32h743", "--latency-ms", "5", "--population", "1"], "--population"),
+    (["search", "--board", "stm32h743", "--latency-ms", "5", "--parents", "9", "--population", "4"], "--parents"),
+    (["train", "--arch", "/nonexistent.json"], "--arch"),
+    (["data", "synth", "--domain", "c"], "--domain"),
     (["export", "x.pt", "--out", "m.tflite", "--calib-images", "0"], "--calib-images"),
     # data, models, demo
     (["data", "synth", "--ids", "3"], "--ids"),
@@ -77,6 +83,22 @@ BAD = [
     (["profile", "--board", "host", "--flash-cmd", "flash {0}"], "--flash-cmd"),
     (["profile", "--board", "host", "--flash-cmd", "pyocd flash image.elf"], "--flash-cmd"),
 ]
+
+
+# Options that are each valid but do not go together: one usage line saying what to give.
+CONFLICTS = [
+    (["compress", "x.pt", "--out", "o", "--prune-latency-ms", "5"], "add --board"),
+    (["compress", "x.pt", "--out", "o", "--prune-fit", "--prune-macs", "0.5", "--board", "nrf52840"],
+     "give one pruning target"),
+    (["compress", "x.pt", "--out", "o", "--prune-fit", "--board", "nrf52840", "--weights", "mixed"], "prune first"),
+]
+
+
+@pytest.mark.parametrize("argv,message", CONFLICTS, ids=[" ".join(a) for a, _ in CONFLICTS])
+def test_conflicting_options_are_one_usage_line(argv, message):
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("argv,option", BAD, ids=[" ".join(a) for a, _ in BAD])

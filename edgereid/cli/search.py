@@ -30,7 +30,7 @@ def search(board, data, latency_ms, space, supernet_epochs, population, generati
     from edgereid.search.search import search as run
 
     if parents > population:
-        raise click.BadParameter(f"{parents} parents for a population of {population}", param_hint="--parents")
+        raise click.BadParameter(f"{parents} parents for a population of {population}", param_hint="'--parents'")
     run(board, data, space=space, latency_ms=latency_ms, out=out, supernet_epochs=supernet_epochs,
         population=population, generations=generations, parents=parents, p=p, k=k, seed=seed, resume=resume,
         max_minutes=max_minutes, progress=not quiet, log=click.echo)

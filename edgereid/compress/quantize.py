@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from typing import Callable, Iterable
+from typing import Callable, Collection, Iterable
 
 import torch
 from torch import nn
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
 
+from edgereid.compress.int4 import EdgeMixedQuantizer
 from edgereid.compress.quantizer import EdgeInt8Quantizer
 from edgereid.engine import LoaderBatches, LRSchedule, fit
 from edgereid.errors import EdgereidError
@@ -106,7 +107,8 @@ def nncf_int8_fixes():
 
 
 def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: str = "nncf",
-             fast_bias_correction: bool | None = True, min_cosine: float = 0.9) -> torch.fx.GraphModule:
+             fast_bias_correction: bool | None = True, min_cosine: float = 0.9,
+             int4_layers: Collection[str] = ()) -> torch.fx.GraphModule:
     """int8 post-training quantization of an eval-mode Re-ID model.
 
     `calib`: batches of preprocessed images (e.g. a DataLoader over a seeded subset of the
@@ -122,7 +124,13 @@ def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: 
       correction.
     The result is checked: an embedding cosine to the float model below `min_cosine` on
     the calibration images raises instead of handing back a broken model.
+    `int4_layers`: conv / linear module names whose weights are int4 ([-7, 7] per channel,
+    `edgereid.compress.int4`); "histogram" only (NNCF's adapter maps specs to its own 8-bit configs).
     """
+    if int4_layers and method != "histogram":
+        raise EdgereidError(f"int4 weights need method='histogram' (got {method!r}): NNCF's quantize_pt2e "
+                            "adapter turns every weight spec into an 8-bit NNCF config")
+    quantizer = EdgeMixedQuantizer(int4_layers) if int4_layers else EdgeInt8Quantizer()
     batches = calibration_batches(calib, subset_size)
     float_model = fold_bn_neck(copy.deepcopy(model).eval())
     with torch.no_grad():
@@ -140,7 +148,7 @@ def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: 
                     fold_quantize=False,
                 )
         elif method == "histogram":
-            observed = prepare_pt2e(graph, EdgeInt8Quantizer())
+            observed = prepare_pt2e(graph, quantizer)
             for x in batches:
                 observed(x)
             quantized = convert_pt2e(observed, fold_quantize=False)
@@ -151,7 +159,7 @@ def quantize(model: nn.Module, calib: Iterable, subset_size: int = 256, method: 
     if cos < min_cosine:
         raise EdgereidError(f"int8 quantization ({method}) broke the model: embedding cosine to float "
                             f"{cos:.3f} < {min_cosine} on calibration images")
-    quantized.meta["edgereid_quantized"] = f"int8-ptq-{method}"
+    quantized.meta["edgereid_quantized"] = f"{'int4-int8' if int4_layers else 'int8'}-ptq-{method}"
     quantized.meta["edgereid_float_cosine"] = cos
     return quantized
 
@@ -220,7 +228,8 @@ def _set_observers(graph: nn.Module, enabled: bool) -> int:
 def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_classes: int,
                  lr: float = 3e-6, calib: Iterable | None = None, log: Callable | None = None,
                  max_steps_per_epoch: int | None = None, weight_decay: float = 0.0,
-                 warmup: float = 0.3, freeze_observers_at: float | None = 0.0) -> torch.fx.GraphModule:
+                 warmup: float = 0.3, freeze_observers_at: float | None = 0.0,
+                 int4_layers: Collection[str] = ()) -> torch.fx.GraphModule:
     """Quantization-aware fine-tuning: fake-quant graph trained with the Re-ID loss.
 
     Start from the trained float model (its classifier(s) included; they are trained
@@ -251,6 +260,8 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
        steps of the full lr on every weight), weight decay, and drifting ranges.
     4. `convert_pt2e`: the learned ranges become the scales of the TFLite file.
     Returns the same kind of module as `quantize` (eval graph, embedding only).
+    `int4_layers`: conv / linear module names (of the BN-folded model) trained with int4
+    weight fake-quant ([-7, 7] per channel, `edgereid.compress.int4`); the rest stay int8.
     """
     first = next(iter(train_loader), None)
     if first is None:
@@ -278,7 +289,9 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
     scale_by_name = {name + ".weight": bn_scales[m] for name, m in wrapper.named_modules() if m in bn_scales}
     graph = torch.export.export(wrapper, (example,), dynamic_shapes=({0: batch},)).module()
     graph = pool_in_channels_last(graph)
-    graph = prepare_qat_pt2e(graph, EdgeInt8Quantizer(is_qat=True))
+    quantizer = (EdgeMixedQuantizer(int4_layers, is_qat=True, prefix="model.") if int4_layers
+                 else EdgeInt8Quantizer(is_qat=True))
+    graph = prepare_qat_pt2e(graph, quantizer)
     named = dict(graph.named_parameters())
     missing = sorted(set(scale_by_name) - set(named))
     if missing:
@@ -322,5 +335,5 @@ def quantize_qat(model: nn.Module, train_loader: Iterable, epochs: int, num_clas
     # Re-export to a plain eval graph returning only the embedding (train-only heads drop out).
     with torch.no_grad():
         final = _export(wrapped, example)
-    final.meta["edgereid_quantized"] = "int8-qat"
+    final.meta["edgereid_quantized"] = "int4-int8-qat" if int4_layers else "int8-qat"
     return final
