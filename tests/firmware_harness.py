@@ -50,6 +50,7 @@ PerChannelQuant = abi.ctypes_struct(abi.PerChannelQuant)
 ConvParams = abi.ctypes_struct(abi.ConvParams)
 DwConvParams = abi.ctypes_struct(abi.DwConvParams)
 FcRescaleParams = abi.ctypes_struct(abi.FcRescaleParams)
+FcIntRescaleParams = abi.ctypes_struct(abi.FcIntRescaleParams)
 FcParams = abi.ctypes_struct(abi.FcParams)
 PoolParams = abi.ctypes_struct(abi.PoolParams)
 AddParams = abi.ctypes_struct(abi.AddParams)
@@ -192,11 +193,24 @@ class KernelRunner:
             # LiteRT's reference_integer_ops::FullyConnected[PerChannel](..., input_scale,
             # output_scale, filter_scale): round(double(acc) * (double(s_in) * double(s_w)
             # / double(s_out))), one double per weight scale.
-            dscales = (C.c_double * len(w_scales))(*[float(x_scale) * float(s) / float(y_scale) for s in w_scales])
+            doubles = [float(x_scale) * float(s) / float(y_scale) for s in w_scales]
+            dscales = (C.c_double * len(w_scales))(*doubles)
             qp = FcRescaleParams(dscales, len(w_scales))
             fn = lib.ereid_fully_connected_rescale_s8
             st = fn(C.byref(ctx), C.byref(p), C.byref(qp), C.byref(idims), _ptr8(x), C.byref(fdims), _ptr8(w),
                     _ptr32(bias), C.byref(odims), _ptr8(out))
+            # The integer-only kernel generated firmware calls, each double split here with
+            # math.frexp into scale = mantissa * 2^-shift (mantissa of 53 bits): same bytes.
+            split = [(int(f * (1 << 53)), 53 - e) for f, e in map(math.frexp, doubles)]
+            arr = [(C.c_int32 * len(split))(*vals) for vals in ([m >> 31 for m, _ in split],
+                                                              [m & 0x7FFFFFFF for m, _ in split],
+                                                              [sh for _, sh in split])]
+            out_int = np.zeros_like(out)
+            st_int = lib.ereid_fully_connected_rescale_int_s8(
+                C.byref(ctx), C.byref(p), C.byref(FcIntRescaleParams(*arr, len(split))), C.byref(idims), _ptr8(x),
+                C.byref(fdims), _ptr8(w), _ptr32(bias), C.byref(odims), _ptr8(out_int))
+            if st_int != st or not np.array_equal(out_int, out):
+                raise AssertionError(f"{name}: ereid_fully_connected_rescale_int_s8 differs from the double kernel")
         elif kind in ("ADD", "MUL"):
             x2 = np.ascontiguousarray(inputs[1])
             s2, zp2 = q(xs[1])

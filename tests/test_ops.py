@@ -103,10 +103,15 @@ def test_micro_model_reads_back_as_the_same_kernel(tmp_path, kernel):
     assert fused.kernel == kernel
 
 
-def test_only_int8_kernels_have_a_builder_spec():
-    for p in (I4, B1):
-        with pytest.raises(ModelError, match=f"{p} kernels cannot be built"):
-            micro_model_spec(Kernel.of("CONV_2D", (8, 8, 8), 8, precision=p))
+def test_only_int8_and_int4_weight_kernels_have_a_builder_spec(tmp_path):
+    with pytest.raises(ModelError, match=f"{B1} kernels cannot be built"):
+        micro_model_spec(Kernel.of("CONV_2D", (8, 8, 8), 8, precision=B1))
+    with pytest.raises(ModelError, match=f"{I4} kernels cannot be built"):   # int4 is a weight precision
+        micro_model_spec(Kernel.of("ADD", (8, 8, 8), 8, precision=I4))
+    for op, k in (("CONV_2D", 3), ("DEPTHWISE_CONV_2D", 3), ("FULLY_CONNECTED", 1)):  # INT4 filters, int8 activations
+        kernel = Kernel.of(op, (8, 8, 8), 8, kernel=k, precision=I4)
+        (fused,) = read_kernels(write_model(micro_model_spec(kernel, seed=1), tmp_path / f"{op}.tflite"))
+        assert fused.kernel == kernel
     with pytest.raises(ModelError, match="no builder for kernel RESHAPE"):
         micro_model_spec(Kernel("RESHAPE", 1, 1, 8, 8))
     with pytest.raises(ModelError, match="grouped CONV_2D"):

@@ -62,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="synthetic-sysu")
     ap.add_argument("--boards", default="stm32h743,nrf52840,rpi5-npu,mps2-an386")
     ap.add_argument("--supernet-epochs", type=int, default=1)
+    ap.add_argument("--supernet", type=Path, default=None,
+                    help="a trained supernet.pt to reuse (default: the first board's search trains one)")
     ap.add_argument("--population", type=int, default=8)
     ap.add_argument("--generations", type=int, default=3)
     ap.add_argument("--out", type=Path, default=REPO / "out" / "bench_search")
@@ -72,12 +74,12 @@ def main(argv=None) -> int:
     boards = args.boards.split(",")
     t0 = time.time()
     results = {}
-    first = args.out / boards[0]
+    shared = args.supernet or args.out / boards[0] / "supernet.pt"
     for board in boards:
         out = args.out / board
-        if board != boards[0] and not (out / "supernet.pt").exists():
+        if shared.exists() and not (out / "supernet.pt").exists():
             out.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(first / "supernet.pt", out / "supernet.pt")   # one supernet for every board
+            shutil.copy2(shared, out / "supernet.pt")   # one supernet for every board
         results[board] = search(board, args.data, latency_ms=BUDGETS_MS[board], out=out,
                                 supernet_epochs=args.supernet_epochs, population=args.population,
                                 generations=args.generations, resume=True, progress=True)

@@ -419,6 +419,16 @@ def run_case(path: Path, out_dir: Path, timeout: float) -> tuple[str, str]:
 
 # ---- sanitizer builds compared with LiteRT -----------------------------------------------------
 
+def _packed_outputs(ys) -> np.ndarray:
+    """Several outputs as the firmware writes them: one buffer, each at a multiple of 4 bytes (model.h)."""
+    from edgereid.firmware.planner import packed_input_offsets
+    offsets, total = packed_input_offsets([y.nbytes for y in ys])
+    buf = np.zeros(total, np.uint8)
+    for off, y in zip(offsets, ys):
+        buf[off:off + y.nbytes] = np.frombuffer(np.ascontiguousarray(y).tobytes(), np.uint8)
+    return buf
+
+
 def _reference_worker(model: str, inputs: str, out: str) -> int:
     """Child process: LiteRT BUILTIN_REF on the saved inputs; exit 3 if LiteRT refuses the model."""
     from edgereid.tflite.reference import LiteRTRunner
@@ -428,7 +438,8 @@ def _reference_worker(model: str, inputs: str, out: str) -> int:
             sets = [[saved[f"s{i}_{j}"] for j in range(int(saved["n_inputs"]))] for i in range(int(saved["n_sets"]))]
         outs = {}
         for i, arrays in enumerate(sets):
-            outs[f"o{i}"] = runner.run(arrays)[0]
+            ys = runner.run(arrays)
+            outs[f"o{i}"] = ys[0] if len(ys) == 1 else _packed_outputs(ys)
     except Exception as exc:  # LiteRT refusing to load or run the model is the outcome we report
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 3

@@ -18,6 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edgereid.atomic import write_bytes, write_text  # noqa: E402
 from edgereid.tflite.builder import build_model  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus_coverage import coverage_builders  # noqa: E402
+
+COVERAGE_SEED_BASE = 1000   # the coverage models' seeds: base seed + this + their index
+
 
 def _x(shape, zp=-5, scale=0.04, name="x", dtype="int8"):
     return {"name": name, "shape": shape, "scale": scale, "zero_point": zp, "dtype": dtype}
@@ -111,6 +116,80 @@ def corpus_specs() -> dict[str, dict]:
     return specs
 
 
+# ---- int4 filters: every CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED option again with INT4 weights ----
+
+INT4_PREFIXES = {"conv_": "conv4_", "dwconv_": "dwconv4_", "fc_": "fc4_"}
+INT4_WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def int4_filters(tflite: bytes) -> bytes:
+    """The same model with every conv / depthwise / FC filter stored as INT4 (two per byte, element 2i in
+    the low nibble): values w -> clip(round(w / 16), -7, 7), weight scales x 16, so the accumulator
+    keeps its range; the int32 bias is divided by 16 (rounded) and its scale (input scale x weight
+    scale) multiplied by 16. DEPTHWISE_CONV_2D stays at op version <= 6 (BUILTIN_REF's limit)."""
+    import dataclasses
+
+    import numpy as np
+
+    from edgereid.tflite.ir import pack_int4
+    from edgereid.tflite.reader import parse_graph
+    from edgereid.tflite.writer import write_graph
+
+    g = parse_graph(tflite)
+    tensors = list(g.tensors)
+    for op in g.ops:
+        if op.kind not in INT4_WEIGHT_OPS:
+            continue
+        w = tensors[op.inputs[1]]
+        if w.dtype != "int8":
+            continue
+        q = np.clip(np.round(w.array().astype(np.float64) / 16.0), -7, 7).astype(np.int8)
+        scales = tuple(float(np.float32(s) * np.float32(16.0)) for s in w.scales)
+        tensors[w.index] = dataclasses.replace(w, dtype="int4", scales=scales, data=pack_int4(q.reshape(-1)))
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            b = tensors[op.inputs[2]]
+            bias = np.round(b.array().astype(np.float64) / 16.0).astype(np.int32)
+            b_scales = tuple(float(np.float32(s) * np.float32(16.0)) for s in b.scales)
+            tensors[b.index] = dataclasses.replace(b, scales=b_scales, data=bias.tobytes())
+    g.tensors = tensors
+    return write_graph(g)
+
+
+def int4_corpus_names() -> dict[str, str]:
+    """int4 model name -> the int8 corpus model it is derived from (every conv / depthwise / FC option)."""
+    names = {}
+    for name in corpus_specs():
+        for prefix, prefix4 in INT4_PREFIXES.items():
+            if name.startswith(prefix):
+                names[prefix4 + name[len(prefix):]] = name
+    return names
+
+
+def int4_even_specs() -> dict[str, dict]:
+    """int8 specs of int4 models with even channel counts (every filter row starts on a byte): the
+    shapes on which the int4 convolutions take their im2col path and the 3x3 depthwise its DSP path
+    (the corpus image has 5 channels on purpose, which exercises the mid-byte rows instead)."""
+    img = [1, 9, 8, 8]
+    specs = {}
+    for k, stride, padding in ((1, 1, "VALID"), (1, 2, "VALID"), (3, 1, "SAME"), (3, 2, "VALID"), (5, 1, "SAME")):
+        specs[f"conv4_even_{k}x{k}_s{stride}_{padding.lower()}"] = {
+            "inputs": [_x(img, zp=3)], "ops": [{"op": "CONV_2D", "filters": 10, "kernel": k, "stride": stride,
+                                                "padding": padding, "activation": "RELU"}]}
+    specs["conv4_even_3x3_dilation2"] = {"inputs": [_x(img)], "ops": [{"op": "CONV_2D", "filters": 6, "kernel": 3,
+                                                                       "dilation": 2, "padding": "SAME"}]}
+    specs["dwconv4_even_3x3_m1_s1"] = {"inputs": [_x(img, zp=-20)], "ops": [
+        {"op": "DEPTHWISE_CONV_2D", "kernel": 3, "padding": "SAME", "activation": "RELU6"}]}
+    specs["fc4_even_per_channel"] = {"inputs": [_x([2, 64], zp=9)], "ops": [
+        {"op": "FULLY_CONNECTED", "units": 12, "per_channel": True, "activation": "RELU"}]}
+    specs["net4_even_block"] = {"inputs": [_x([1, 8, 8, 8], zp=-2)], "ops": [
+        {"op": "CONV_2D", "filters": 16, "kernel": 1, "activation": "RELU6"},
+        {"op": "DEPTHWISE_CONV_2D", "kernel": 3, "activation": "RELU6"},
+        {"op": "CONV_2D", "filters": 8, "kernel": 3, "stride": 2},
+        {"op": "MEAN", "axis": [1, 2], "keep_dims": False},
+        {"op": "FULLY_CONNECTED", "units": 10}]}
+    return {name: {"name": name, **spec} for name, spec in specs.items()}
+
+
 def write_corpus(out: Path, seed: int = 0) -> dict[str, Path]:
     """Write every corpus model (model i gets seed + i) and corpus.json into `out`."""
     index, paths = {}, {}
@@ -118,6 +197,16 @@ def write_corpus(out: Path, seed: int = 0) -> dict[str, Path]:
         spec = dict(spec, seed=seed + i)
         paths[name] = write_bytes(Path(out) / f"{name}.tflite", build_model(spec))
         index[name] = spec
+    for name4, name in int4_corpus_names().items():  # int4-filter twins of the conv / depthwise / FC models
+        paths[name4] = write_bytes(Path(out) / f"{name4}.tflite", int4_filters(paths[name].read_bytes()))
+        index[name4] = {"name": name4, "int4_filters_of": name}
+    for i, (name4, spec) in enumerate(int4_even_specs().items()):
+        spec = dict(spec, seed=seed + 1000 + i)
+        paths[name4] = write_bytes(Path(out) / f"{name4}.tflite", int4_filters(build_model(spec)))
+        index[name4] = {**spec, "int4_filters": True}
+    for i, (name, build) in enumerate(coverage_builders().items()):  # tools/corpus_coverage.py (ModelBuilder)
+        paths[name] = write_bytes(Path(out) / f"{name}.tflite", build(seed + COVERAGE_SEED_BASE + i))
+        index[name] = {"name": name, "builder": "tools/corpus_coverage.py", "seed": seed + COVERAGE_SEED_BASE + i}
     write_text(Path(out) / "corpus.json", json.dumps(index, indent=1, sort_keys=True) + "\n")
     return paths
 
@@ -130,12 +219,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     specs = corpus_specs()
     if args.list:
-        print("\n".join(specs))
+        print("\n".join([*specs, *int4_corpus_names(), *coverage_builders()]))
         return 0
     if args.out is None:
         ap.error("--out is required")
-    write_corpus(args.out, args.seed)
-    print(f"wrote {len(specs)} models to {args.out}")
+    paths = write_corpus(args.out, args.seed)
+    print(f"wrote {len(paths)} models to {args.out}")
     return 0
 
 

@@ -15,6 +15,7 @@ source; the rest are labelled assumptions). A measured profile of the board
 measured entries of a table are kept by this tool.
 """
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from edgereid.boards import load_board  # noqa: E402
 from edgereid.latency.fusion import rules_for_board  # noqa: E402
 from edgereid.latency.space_kernels import space_kernels  # noqa: E402
 from edgereid.latency.table import Entry, LatencyTable, table_path  # noqa: E402
+from edgereid.ops import Precision  # noqa: E402
 from edgereid.search_space import load_space  # noqa: E402
 
 _CMSIS_NN_RATE = ("0.52 MAC per instruction: CMSIS-NN arm_convolve_wrapper_s8 on a 3x3 conv (4.72M MACs) took 9.1M "
@@ -84,6 +86,23 @@ ROOFLINES = {
 }
 
 
+# Boards whose accelerator compiles layers with 4-bit weights: their tables also get an int4 twin of
+# every weighted kernel (conv, depthwise, FC) of the space, estimated with the same roofline at the
+# kernel's int4 weight bytes (Kernel.weight_bytes halves the weight tensor).
+INT4_WEIGHT_MODES = {
+    "rpi5-npu": "Hailo-8L a8_w4 (8-bit activations, 4-bit weights; one of the precision modes of Hailo's "
+                "Dataflow Compiler, with a8_w8 and a16_w16); same achieved MAC rate as a8_w8 (assumption: "
+                "Hailo publishes only the int8 13 TOPS figure), weight bytes at 4 bits",
+}
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def int4_twins(kernels) -> list:
+    """The int4-weight twin of every int8 weighted kernel (the a8_w4 layers of an int4 board mode)."""
+    return [dataclasses.replace(k, precision=Precision.INT4) for k in kernels
+            if k.op in WEIGHTED_OPS and k.precision is Precision.INT8]
+
+
 def roofline(kernel, r: dict) -> float:
     moved = kernel.input_bytes + kernel.output_bytes + kernel.weight_bytes
     macs = kernel.macs if kernel.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else 0
@@ -108,10 +127,18 @@ def make_table(board_name: str, space_name: str) -> Path:
     table.notes = (f"ESTIMATED from a roofline model for search space '{space_name}', not measured. "
                    f"latency = max(MACs / achieved MAC rate, (input+output+weight bytes) / bandwidth) + per-op "
                    f"overhead; model = per-inference overhead + sum. Figures: {sources}")
-    for kernel in space_kernels(load_space(space_name), rules):
+    kernels = space_kernels(load_space(space_name), rules)
+    for kernel in kernels:
         current = table.get(kernel)
         if current is None or current.estimated:
             table.put(kernel, Entry(roofline(kernel, r), 0.0, 1, prov))
+    if board_name in INT4_WEIGHT_MODES:
+        table.notes += f". int4 entries: {INT4_WEIGHT_MODES[board_name]}"
+        prov4 = dict(prov, model=f"{model}; {INT4_WEIGHT_MODES[board_name]}")
+        for kernel in int4_twins(kernels):
+            current = table.get(kernel)
+            if current is None or current.estimated:
+                table.put(kernel, Entry(roofline(kernel, r), 0.0, 1, prov4))
     if table.overhead is None or table.overhead.estimated:
         table.overhead = Entry(r["per_inference"], 0.0, 1, {"kind": "estimated",
                                                             "model": r["sources"]["per_inference"]})

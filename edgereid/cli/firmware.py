@@ -1,6 +1,7 @@
 """`edgereid build-firmware`: .tflite -> C project -> build, with a size check against the board."""
 import click
 
+from edgereid.cli.params import NON_NEGATIVE
 from edgereid.firmware import build_firmware as _build, format_report
 
 
@@ -12,9 +13,14 @@ from edgereid.firmware import build_firmware as _build, format_report
 @click.option("--report", is_flag=True, help="print the per-layer table (MACs, weights, live arena bytes)")
 @click.option("--no-dsp", "no_dsp", is_flag=True,
               help="compile the kernels' portable loops even on a DSP core (-DEREID_NO_DSP), for benchmarks")
-def build_firmware(model_path, board, out_dir, hil, report, no_dsp):
+@click.option("--patches", type=click.Choice(["off", "auto"]), default="off", show_default=True,
+              help="auto: run the leading layers patch by patch (stripes, overlap recomputed) when that "
+                   "lowers the arena, or meets --ram-budget with the least recomputation")
+@click.option("--ram-budget", "ram_budget", default=None, type=NON_NEGATIVE,
+              help="bytes the activation arena may take; a plan over it is an error")
+def build_firmware(model_path, board, out_dir, hil, report, no_dsp, patches, ram_budget):
     """Compile an int8 TFLite model into a C project for BOARD and build it."""
-    result = _build(model_path, board, out_dir, hil=hil, dsp=not no_dsp)
+    result = _build(model_path, board, out_dir, hil=hil, dsp=not no_dsp, patches=patches, ram_budget=ram_budget)
     if report:
         click.echo(format_report(result))
     s = result.size

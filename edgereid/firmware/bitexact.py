@@ -15,6 +15,7 @@ import numpy as np
 
 from edgereid.errors import FirmwareError
 from edgereid.firmware.build import build_firmware
+from edgereid.firmware.planner import packed_input_offsets
 from edgereid.tflite import parse_graph, reference_runner, seeded_inputs
 
 SINGLE_OP_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "AVERAGE_POOL_2D",
@@ -32,7 +33,8 @@ def random_inputs(model_bytes: bytes, count: int, seed: int) -> list[np.ndarray]
     """`count` seeded inputs (edgereid.tflite.seeded_inputs) of a one-input model."""
     graph = parse_graph(model_bytes)
     if len(graph.inputs) != 1:
-        raise FirmwareError(f"check_model runs one-input models; this one has {len(graph.inputs)} inputs")
+        raise FirmwareError(f"random_inputs draws for one-input models; this one has {len(graph.inputs)} inputs "
+                            "(check_model packs several)")
     return [arrays[0] for arrays in seeded_inputs([graph.tensors[graph.inputs[0]]], count, seed)]
 
 
@@ -58,23 +60,48 @@ class CheckResult:
         return self.mismatched_elements == 0
 
 
+def packed_buffer(arrays, offsets: list[int], nbytes: int) -> np.ndarray:
+    """Arrays laid out as the firmware's one input (or output) buffer: each at its offset, zero padding."""
+    buf = np.zeros(nbytes, np.uint8)
+    for a, offset in zip(arrays, offsets):
+        raw = np.frombuffer(np.ascontiguousarray(a).tobytes(), np.uint8)
+        buf[offset:offset + raw.size] = raw
+    return buf
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """Values to compare: integers as they are, float32 as their bit patterns (NaN, -0.0 exact)."""
+    return a.view(np.int32).astype(np.float64) if a.dtype == np.float32 else a.astype(np.float64)
+
+
 def check_model(model_bytes: bytes, name: str = "model", num_inputs: int = 4, seed: int = 0,
                 sanitize: bool = False, workdir: Path | None = None) -> CheckResult:
-    """Build `model_bytes` for the host and compare `num_inputs` seeded inputs with the reference run."""
+    """Build `model_bytes` for the host and compare `num_inputs` seeded inputs with the reference run,
+    every output (several inputs and outputs travel packed, as model.h lays them out); float outputs
+    compare bit patterns (max_abs_diff then counts units in the last place)."""
+    graph = parse_graph(model_bytes)
+    ins = [graph.tensors[t] for t in graph.inputs]
+    outs = [graph.tensors[t] for t in graph.outputs]
+    in_offsets, in_bytes = packed_input_offsets([t.nbytes for t in ins])
+    out_offsets, out_bytes = packed_input_offsets([t.nbytes for t in outs])
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp = Path(tmp)
         model_path = tmp / f"{name}.tflite"
         model_path.write_bytes(model_bytes)
         result = build_firmware(model_path, "host", tmp / "fw", sanitize=sanitize)
-        xs = random_inputs(model_bytes, num_inputs, seed)
-        refs = reference_outputs(model_bytes, xs)
+        sets = seeded_inputs(ins, num_inputs, seed)
+        with reference_runner(model_bytes) as runner:
+            refs = [runner.run(list(arrays)) for arrays in sets]
         mismatched, max_diff, elements = 0, 0, 0
-        for x, ref in zip(xs, refs):
-            got = run_firmware(result.executable, x, ref, tmp)
-            diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
-            mismatched += int((diff != 0).sum())
-            max_diff = max(max_diff, int(np.ceil(diff.max()))) if diff.size else max_diff
-            elements += ref.size
+        for arrays, ref in zip(sets, refs):
+            raw = run_firmware(result.executable, packed_buffer(arrays, in_offsets, in_bytes),
+                               np.zeros(out_bytes, np.uint8), tmp)
+            for want, offset in zip(ref, out_offsets):
+                got = raw[offset:offset + want.nbytes].view(want.dtype).reshape(want.shape)
+                diff = np.abs(_bits(got) - _bits(want))
+                mismatched += int((diff != 0).sum())
+                max_diff = max(max_diff, int(np.ceil(diff.max()))) if diff.size else max_diff
+                elements += want.size
         return CheckResult(name, num_inputs, elements, mismatched, max_diff)
 
 

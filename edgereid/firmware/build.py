@@ -18,6 +18,7 @@ from edgereid.firmware.codegen import BoardSpec
 from edgereid.tflite.ir import Graph
 from edgereid.firmware.lowering import Layer, lower_graph
 from edgereid.firmware.planner import Schedule, plan
+from edgereid.firmware.patches import plan_with_patches
 from edgereid.firmware.frontend import read_tflite
 from edgereid.firmware.toolchain import Toolchain
 
@@ -210,7 +211,8 @@ def check_fit(size: SizeReport, spec: BoardSpec) -> None:
 
 
 def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool = False,
-                   dsp: bool = True, object_cache: Path | None = None) -> BuildResult:
+                   dsp: bool = True, object_cache: Path | None = None, patches: str = "off",
+                   ram_budget: int | None = None) -> BuildResult:
     """Generate, compile and size-check; on any failure `out_dir` is left as it was.
 
     `out_dir` is replaced as a whole, so it must be missing, empty or an earlier output
@@ -228,7 +230,9 @@ def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool
         raise FirmwareError(f"sanitize=True builds run on the host only, board {spec.name} is {spec.core}")
     graph = read_tflite(model_path)
     layers = lower_graph(graph)
-    schedule = plan(graph, layers)
+    # patches="auto": the leading layers patch by patch when that lowers the arena (or meets
+    # ram_budget, bytes of arena) at the least recomputation: edgereid.firmware.patches
+    schedule = plan_with_patches(graph, layers, patches, ram_budget)
     out_dir = Path(out_dir)
     with output_dir(out_dir, FirmwareError, what=_OUT_WHAT) as project:
         codegen.write_project(graph, layers, schedule, spec, project, Path(model_path).read_bytes(),
@@ -244,6 +248,18 @@ def build_firmware(model_path, board, out_dir, hil: bool = False, sanitize: bool
     return BuildResult(out_dir, out_dir / exe_name, spec, size, schedule, layers, graph)
 
 
+def _patch_lines(sched: Schedule) -> list[str]:
+    if not sched.patches:
+        return []
+    first = sched.patches[0].report(sched.arena_bytes)
+    stages = "; ".join(f"ops {sp.start}..{sp.end - 1} in {sp.patches} stripes" for sp in sched.patches)
+    extra = sum(sp.recomputed_macs for sp in sched.patches)
+    return [f"patches: {stages}: arena {sched.arena_bytes:,} B = "
+            f"{sched.arena_bytes / max(1, first['lower_bound_bytes']):.2f}x the per-layer lower bound "
+            f"{first['lower_bound_bytes']:,} B (per-layer arena {first['unpatched_arena_bytes']:,} B); recomputed "
+            f"MACs {extra:,} ({100.0 * extra / max(1, sched.patches[0].model_macs):.2f}% of the model)"]
+
+
 def format_report(result: BuildResult) -> str:
     s, sched = result.size, result.schedule
     rows = [f"{'#':>3}  {'op':<22} {'MACs':>12} {'weights B':>10} {'live arena B':>12}"]
@@ -256,6 +272,7 @@ def format_report(result: BuildResult) -> str:
         f"total MACs {sum(l.macs for l in result.layers):,}; weights+params {sum(l.weight_bytes for l in result.layers):,} B",
         f"arena {sched.arena_bytes:,} B (sum of activations {sched.sum_activation_bytes:,} B, "
         f"lower bound {sched.lower_bound_bytes:,} B)",
+        *_patch_lines(sched),
         f"flash {s.flash_bytes:,} B{budget(spec.flash_bytes)} (text {s.text:,} + data {s.data:,})",
         f"RAM {s.ram_bytes:,} B{budget(spec.ram_bytes)} (data {s.data:,} + bss {s.bss:,} [arena {s.arena_bytes:,}] "
         f"+ stack {s.stack_bytes:,})",

@@ -19,7 +19,7 @@ from edgereid.firmware import toolchain as tc
 from edgereid.firmware.kernel_abi import (Address, ConstRef, Context, KernelCall, Scalar, ScratchContext,
                                           StructArrayRef, StructRef, TensorList, TensorRef, c_int, declare)
 from edgereid.firmware.lowering import CArray, Layer
-from edgereid.firmware.planner import EXTERNAL_INPUT, EXTERNAL_OUTPUT, Schedule, packed_input_offsets
+from edgereid.firmware.planner import EXTERNAL_INPUT, EXTERNAL_OUTPUT, PATCHED, Schedule, packed_input_offsets
 from edgereid.resources import firmware_dir
 from edgereid.tflite.ir import Graph
 
@@ -79,6 +79,13 @@ def kernel_sources(functions: set[str], kernels_dir: Path | None = None, extra_s
 # ---- model.c ---------------------------------------------------------------------
 
 def _format_array(a: CArray) -> str:
+    if a.ctype == "float":  # float32 constants (float ADD/MUL operands) as exact hex-float literals
+        values = [float(v) for v in np.asarray(a.values, dtype=np.float32).reshape(-1).tolist()]
+        if not all(np.isfinite(values)):
+            raise FirmwareError(f"{a.name}: non-finite float constant")
+        lines = ["    " + ", ".join(v.hex() + "f" for v in values[i:i + 4]) + "," for i in range(0, len(values), 4)]
+        body = "\n".join(lines) if lines else "    0.0f,"
+        return f"static const float {a.name}[{max(1, len(values))}] = {{\n{body}\n}};"
     if a.ctype == "double":  # hex float literals (C99) carry the exact bits
         values = [float(v) for v in np.asarray(a.values, dtype=np.float64).reshape(-1).tolist()]
         if not all(np.isfinite(values)):
@@ -98,13 +105,22 @@ def _format_array(a: CArray) -> str:
     return f"static const {a.ctype} {a.name}[{max(1, len(values))}] = {{\n{body}\n}};"
 
 
+def output_offset_of(schedule: Schedule, graph: Graph, tensor: int) -> int:
+    """Where the graph output stored in `tensor`'s group starts in the packed output buffer."""
+    offsets, _ = packed_input_offsets([graph.tensors[t].nbytes for t in graph.outputs])
+    members = set(schedule.groups[schedule.group_of[tensor]].tensors)
+    slot = next(k for k, t in enumerate(graph.outputs) if t in members)
+    return offsets[slot]
+
+
 def _pointer(schedule: Schedule, graph: Graph):
     def ptr(t: int) -> str:
         place, offset = schedule.location(t)
         if place == EXTERNAL_INPUT:  # offset: where this input starts in the packed input buffer
             return f"((const int8_t *)input + {offset})" if offset else "((const int8_t *)input)"
-        if place == EXTERNAL_OUTPUT:
-            return "((int8_t *)output)"
+        if place == EXTERNAL_OUTPUT:  # several outputs are packed like the inputs
+            offset = output_offset_of(schedule, graph, t)
+            return f"((int8_t *)output + {offset})" if offset else "((int8_t *)output)"
         return f"(ereid_arena + {offset})"
     return ptr
 
@@ -177,11 +193,14 @@ def model_c(graph: Graph, layers: list[Layer], schedule: Schedule, model_name: s
     if prototypes:
         out += ["/* Extension kernels (not in ereid_nn.h). */", *prototypes]
     if any(_context_name(schedule, i) == NO_SCRATCH and any(isinstance(a, ScratchContext) for a in layers[i].call.args)
-           for i in coded):
+           and not in_patch_stage(schedule, i) for i in coded):
         out.append(declare(StructRef(NO_SCRATCH, Context(None, 0))))
     out.append("")
     for i in coded:
         layer = layers[i]
+        if in_patch_stage(schedule, i):
+            out += patch_stage_declarations(layers, schedule, i)
+            continue
         decls = [declare(ref) for ref in layer.call.declarations()]
         if i in schedule.scratch_group_of:
             decls.append(_context_declaration(schedule, i))
@@ -205,6 +224,9 @@ def model_c(graph: Graph, layers: list[Layer], schedule: Schedule, model_name: s
             "        return -1;",
             "    }"]
     for i, layer in enumerate(layers):
+        if in_patch_stage(schedule, i):
+            out += patch_stage_lines(graph, layers, schedule, i, ptr)
+            continue
         out.append(f"    /* op {i}: {layer.op.kind} */")
         out.append(f"    EREID_HOOK({i}, 0);")
         if i not in schedule.aliased_layers and layer.call is not None:
@@ -214,25 +236,158 @@ def model_c(graph: Graph, layers: list[Layer], schedule: Schedule, model_name: s
         if i not in schedule.aliased_layers:
             out.append(f"    if (status != EREID_OK) {{\n        return {i + 1};\n    }}")
     out += ["    (void)status;", "    return 0;", "}", ""]
+    out += layer_output_table(graph, layers, schedule)
     return "\n".join(out)
+
+
+# ---- patch-based stage (edgereid.firmware.patches): the leading layers stripe by stripe ----
+
+def _patch_split(schedule: Schedule, index: int):
+    """The PatchSplit whose stage holds layer `index`, or None."""
+    return next((sp for sp in schedule.patches or () if sp.start <= index < sp.end), None)
+
+
+def in_patch_stage(schedule: Schedule, index: int) -> bool:
+    return _patch_split(schedule, index) is not None
+
+
+def _patch_context(split) -> str:
+    return f"ereid_patch{split.start}_ctx"
+
+
+def patch_stage_declarations(layers: list[Layer], schedule: Schedule, index: int) -> list[str]:
+    """Layer `index`'s constant arrays; after the stage's last layer, the stripe calls'
+    structs (each distinct one once) and the kernels' scratch context."""
+    split = _patch_split(schedule, index)
+    layer = layers[index]
+    out = [f"/* op {index}: {layer.op.kind} (patch-based stage) */", *(_format_array(a) for a in layer.arrays)]
+    if index == split.end - 1:
+        seen: dict[str, None] = {}
+        for sc in split.calls:
+            for ref in sc.call.declarations():
+                if ref.name not in seen:
+                    seen[ref.name] = None
+                    out.append(declare(ref))
+        if any(isinstance(a, ScratchContext) for sc in split.calls for a in sc.call.args):
+            base = schedule.groups[schedule.scratch_group_of[split.start]].offset + split.kernel_scratch_offset
+            buf = Address("ereid_arena", base) if split.kernel_scratch_bytes else None
+            out.append(declare(StructRef(_patch_context(split), Context(buf, split.kernel_scratch_bytes))))
+    out.append("")
+    return out
+
+
+def patch_stage_lines(graph: Graph, layers: list[Layer], schedule: Schedule, index: int, ptr) -> list[str]:
+    """The invoke body of stage layer `index`: the whole stage at its first layer (every
+    stripe, each layer's call on its rows), only the hooks at the others."""
+    split = _patch_split(schedule, index)
+    out = [f"    /* op {index}: {layers[index].op.kind} */", f"    EREID_HOOK({index}, 0);"]
+    if index == split.start:
+        scratch_base = schedule.groups[schedule.scratch_group_of[split.start]].offset
+
+        def where(place) -> str:
+            kind, t, offset = place
+            if kind == "buffer":  # the stripe buffer of inner tensor t, `offset` bytes in
+                return f"(ereid_arena + {scratch_base + split.buffer_offset[t] + offset})"
+            return f"({ptr(t)} + {offset})" if offset else ptr(t)
+
+        out.append(f"    /* ops {split.start}..{split.end - 1} run on {split.patches} stripes of the output rows of "
+                   f"op {split.end - 1} (edgereid.firmware.patches; layers.json \"patches\") */")
+        for sc in split.calls:
+            exprs = {t: where(place) for t, place in sc.places.items()}
+            out += ["    " + line for line in call_lines(sc.call, exprs.__getitem__, _patch_context(split),
+                                                          split.kernel_scratch_bytes, sc.layer)]
+            out.append(f"    if (status != EREID_OK) {{\n        return {sc.layer + 1};\n    }}")
+    out.append(f"    EREID_HOOK({index}, 1);")
+    return out
+
+
+# ---- per-layer dump table (edgereid diff; compiled only with -DEREID_LAYER_DUMP) ----------
+
+def layer_output_table(graph: Graph, layers: list[Layer], schedule: Schedule) -> list[str]:
+    """C lines of `ereid_model_layer_output(layer, k, input, output, &bytes)`: where output k
+    of `layer` lives once the layer ran (arena, or the caller's buffers), NULL past the
+    last. The HIL app's layer hook streams it before a later layer reuses the bytes."""
+    ptr = _pointer(schedule, graph)
+    out = ["#ifdef EREID_LAYER_DUMP",
+           "const int8_t *ereid_model_layer_output(int layer, int k, const void *input, void *output, "
+           "uint32_t *bytes);",
+           "const int8_t *ereid_model_layer_output(int layer, int k, const void *input, void *output, "
+           "uint32_t *bytes)",
+           "{",
+           "    (void)input;",
+           "    (void)output;",
+           "    *bytes = 0u;",
+           "    switch (layer * 256 + k) {"]
+    for i, layer in enumerate(layers):
+        for k, t in enumerate(layer.writes[:256]):
+            if schedule.location(t)[0] == PATCHED:  # a patch-based stage never holds it whole
+                continue
+            out += [f"    case {i * 256 + k}:",
+                    f"        *bytes = {graph.tensors[t].nbytes}u;",
+                    f"        return (const int8_t *){ptr(t)};"]
+    out += ["    default:", "        return NULL;", "    }", "}", "#endif", ""]
+    return out
 
 
 def _dtype_macro(dtype: str) -> str:
     return {"int8": "EREID_DTYPE_INT8", "float32": "EREID_DTYPE_FLOAT32"}[dtype]
 
 
+def io_names(graph: Graph, indices, role: str) -> list[str]:
+    """C identifiers for the graph inputs or outputs: the tensor names from the model, lowercased,
+    every other character '_', made unique (a clash or an empty name falls back to <role><k>)."""
+    names: list[str] = []
+    for k, t in enumerate(indices):
+        base = re.sub(r"[^0-9a-z]+", "_", graph.tensors[t].name.lower()).strip("_")
+        if not base or base[0].isdigit():
+            base = f"{role}{k}" + (f"_{base}" if base else "")
+        name = base
+        if name in names:
+            name = f"{base}_{role}{k}"
+        names.append(name)
+    return names
+
+
+def io_api(graph: Graph) -> list[str]:
+    """model.h's per-input and per-output description and accessors (several inputs and outputs
+    are packed into one buffer each, at the offsets of planner.packed_input_offsets)."""
+    out = []
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        offsets, _ = packed_input_offsets([graph.tensors[t].nbytes for t in indices])
+        for k, (t, name, off) in enumerate(zip(indices, io_names(graph, indices, role), offsets)):
+            tensor = graph.tensors[t]
+            macro = f"EREID_MODEL_{role.upper()}_{name.upper()}"
+            ctype = "float" if tensor.dtype == "float32" else "int8_t"
+            out += [f"/* {role} {k}: tensor {t} '{tensor.name}', {tensor.dtype} {list(tensor.shape)} */",
+                    f"#define {macro}_INDEX {k}",
+                    f"#define {macro}_OFFSET {off}",
+                    f"#define {macro}_BYTES {tensor.nbytes}",
+                    f"#define {macro}_DTYPE {_dtype_macro(tensor.dtype)}"]
+            if tensor.scales:
+                out += [f"#define {macro}_SCALE {float(np.float32(tensor.scale)):.9g}f",
+                        f"#define {macro}_ZERO_POINT {tensor.zero_point}"]
+            out += [f"static inline {ctype} *ereid_model_{role}_{name}(void *{role}_buffer)",
+                    f"{{\n    return ({ctype} *)(void *)((uint8_t *){role}_buffer + {off});\n}}", ""]
+    return out
+
+
 def model_h(graph: Graph, layers: list[Layer], schedule: Schedule) -> str:
     x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     offsets, input_bytes = packed_input_offsets([graph.tensors[t].nbytes for t in graph.inputs])
+    out_offsets, output_bytes = packed_input_offsets([graph.tensors[t].nbytes for t in graph.outputs])
     packing = ([f"/* {len(offsets)} inputs packed into one buffer, starting at bytes {', '.join(map(str, offsets))}; "
                 "INPUT_DTYPE/SCALE/ZERO_POINT describe the first. */"] if len(offsets) > 1 else [])
+    if len(out_offsets) > 1:
+        packing.append(f"/* {len(out_offsets)} outputs packed into one buffer, starting at bytes "
+                       f"{', '.join(map(str, out_offsets))}; OUTPUT_DTYPE/SCALE/ZERO_POINT describe the first. */")
     return "\n".join([
         "/* Generated by edgereid build-firmware. Do not edit. */",
-        "#ifndef EREID_MODEL_H", "#define EREID_MODEL_H", "",
+        "#ifndef EREID_MODEL_H", "#define EREID_MODEL_H", "", "#include <stdint.h>", "",
         "#define EREID_DTYPE_INT8 1", "#define EREID_DTYPE_FLOAT32 2", "", *packing,
         f"#define EREID_MODEL_NUM_INPUTS {len(offsets)}",
+        f"#define EREID_MODEL_NUM_OUTPUTS {len(out_offsets)}",
         f"#define EREID_MODEL_INPUT_BYTES {input_bytes}",
-        f"#define EREID_MODEL_OUTPUT_BYTES {y.nbytes}",
+        f"#define EREID_MODEL_OUTPUT_BYTES {output_bytes}",
         f"#define EREID_MODEL_NUM_LAYERS {len(layers)}",
         f"#define EREID_MODEL_ARENA_BYTES {schedule.arena_bytes}",
         f"#define EREID_MODEL_INPUT_DTYPE {_dtype_macro(x.dtype)}",
@@ -242,6 +397,8 @@ def model_h(graph: Graph, layers: list[Layer], schedule: Schedule) -> str:
         f"#define EREID_MODEL_OUTPUT_SCALE {float(np.float32(y.scale)):.9g}f",
         f"#define EREID_MODEL_OUTPUT_ZERO_POINT {y.zero_point}", "",
         "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
+        "/* Each input and output by its name in the model: where it sits in the packed buffer. */",
+        *io_api(graph),
         "/* Runs the model: 0 = ok, -1 = null pointer, k > 0 = layer k-1 failed. */",
         "int ereid_model_invoke(const void *input, void *output);", "",
         "/* Called before (after = 0) and after (after = 1) each layer when EREID_LAYER_HOOK is defined. */",
@@ -392,6 +549,7 @@ def layers_report(graph: Graph, layers: list[Layer], schedule: Schedule) -> dict
     return {
         "arena_bytes": schedule.arena_bytes,
         "sum_activation_bytes": schedule.sum_activation_bytes,
+        **({"patches": [sp.report(schedule.arena_bytes) for sp in schedule.patches]} if schedule.patches else {}),
         "lower_bound_bytes": schedule.lower_bound_bytes,
         "weight_bytes": sum(l.weight_bytes for l in layers),
         "macs": sum(l.macs for l in layers),

@@ -4,7 +4,9 @@ On top of the reader's checks (edgereid.tflite.reader: indices, types, shapes, s
 quantization, constant graph inputs): supported ops and their dtypes, graph I/O dtypes
 model.h can describe, activations of rank <= 4 with every dim >= 1 and int8 ones
 quantized per tensor, data flow in execution order, and each op's own check
-(lowering.check_op: options, declared output shape, kernel ranges).
+(lowering.check_op: options, declared output shape, kernel ranges). Float32 ops run only where
+LiteRT's reference arithmetic can be reproduced exactly (lowering.FLOAT_RUN_KINDS); any other
+float32 op is refused naming why (FLOAT_REFUSED). Several inputs and outputs are accepted.
 Every reason to refuse a file is a FirmwareError on one line naming the file and, where it
 is about one op or tensor, the op's index and kind, the tensor's index and name, the field
 and what was expected.
@@ -17,6 +19,36 @@ from edgereid.errors import FirmwareError, TFLiteError
 from edgereid.firmware import lowering
 from edgereid.tflite.ir import Graph, Op
 from edgereid.tflite.reader import read_graph, tensor_label
+
+
+# Float32 ops converters leave at a graph's ends or in islands that the firmware does not run, and
+# why: each would need a C library function (exp, tanh, log ...) whose float results differ from
+# LiteRT's in the last bit on some inputs, so the output could not be byte-exact. The float ops that
+# are run: lowering.FLOAT_RUN_KINDS (comparisons and single IEEE operations, reproduced in order).
+FLOAT_REFUSED = {
+    "LOGISTIC": "1 / (1 + exp(-x)) needs the C library's expf",
+    "TANH": "needs the C library's tanhf",
+    "EXP": "needs the C library's expf",
+    "LOG": "needs the C library's logf",
+    "HARD_SWISH": "LiteRT's float hard-swish is not reproduced",
+    "SOFTMAX": "float softmax needs the C library's expf",
+    "GELU": "needs the C library's erff / tanhf",
+}
+
+
+def _refuse_float(graph: Graph, op: Op, path: Path) -> None:
+    """A float32 op the firmware does not run: an error naming the op, its index and why."""
+    # A float op: every activation it reads and writes is float32 (mixed ones get _check_dtypes's
+    # slot-by-slot message).
+    dtypes = {graph.tensors[t].dtype for t in op.inputs + op.outputs if t >= 0 and not graph.tensors[t].is_const}
+    if dtypes != {"float32"}:
+        return
+    if op.kind in lowering.FLOAT_RUN_KINDS and op.kind in lowering.supported_ops():
+        return
+    why = FLOAT_REFUSED.get(op.kind, "only these float32 ops are run exactly as LiteRT's reference kernels: "
+                            + ", ".join(lowering.FLOAT_RUN_KINDS))
+    raise FirmwareError(f"{path}: op {op.index} ({op.kind}) on float32 is not run: {why}; quantize it to int8 "
+                        "(or end the graph before it)")
 
 
 def _check_dtypes(graph: Graph, op: Op, path: Path) -> None:
@@ -45,10 +77,14 @@ IO_DTYPES = ("int8", "float32")     # what model.h can describe (EREID_DTYPE_INT
 
 def _check_graph_io(graph: Graph, path: Path) -> None:
     """Inputs and outputs the generated API can pass: int8 or float32 activations."""
-    # Several inputs are packed into the one input buffer (planner.packed_input_offsets).
-    if not graph.inputs or len(graph.outputs) != 1:
+    # Several inputs (outputs) are packed into the one input (output) buffer (planner.packed_input_offsets).
+    if not graph.inputs or not graph.outputs:
         raise FirmwareError(f"{path}: model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                            "expected at least 1 input and exactly 1 output")
+                            "expected at least 1 of each")
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        if len(set(indices)) != len(indices):
+            raise FirmwareError(f"{path}: graph {role}s {list(indices)} name a tensor twice; expected distinct "
+                                "tensors")
     for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
         for slot, ti in enumerate(indices):
             t = graph.tensors[ti]
@@ -108,6 +144,7 @@ def read_tflite(path) -> Graph:
         raise FirmwareError(str(exc)) from None
     supported = lowering.supported_ops()
     for op in graph.ops:
+        _refuse_float(graph, op, path)
         if op.kind not in supported:
             raise FirmwareError(
                 f"{path}: op {op.index} ({op.kind}) is not supported; supported: {', '.join(sorted(supported))}"

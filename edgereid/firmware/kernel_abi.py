@@ -170,6 +170,14 @@ class FcRescaleParams:
     count: int = c_field("int32_t")
 
 
+@c_struct("ereid_fc_int_rescale_params")
+class FcIntRescaleParams:
+    mantissa_hi: Address | None = c_field("const int32_t *")
+    mantissa_lo: Address | None = c_field("const int32_t *")
+    shift: Address | None = c_field("const int32_t *")
+    count: int = c_field("int32_t")
+
+
 @c_struct("ereid_pool_params")
 class PoolParams:
     stride: Tile = c_field(Tile)
@@ -483,3 +491,34 @@ ENUMS["ereid_bconv_output_type"] = {"EREID_BCONV_OUT_F32": 1, "EREID_BCONV_OUT_S
 BCONV_OUTPUT_TYPES = {dtype: EnumConst(name, ENUMS["ereid_bconv_output_type"][name])
                       for dtype, name in (("float32", "EREID_BCONV_OUT_F32"), ("int8", "EREID_BCONV_OUT_S8"),
                                           ("int32", "EREID_BCONV_OUT_B1"))}
+
+
+# ---- coverage ops: TRANSPOSE, int8 RELU family and PRELU, float32 clamps (ereid_nn_types.h, appended there) ----
+
+@c_struct("ereid_transpose_params")
+class TransposeParams:
+    perm: Dims = c_field(Dims)
+
+
+@c_struct("ereid_relu_params")
+class ReluParams:
+    input_offset: int = c_field("int32_t")
+    output_offset: int = c_field("int32_t")
+    quant: PerTensorQuant = c_field(PerTensorQuant)
+    activation: Activation = c_field(Activation)
+
+
+@c_struct("ereid_prelu_params")
+class PreluParams:
+    input_offset: int = c_field("int32_t")
+    alpha_offset: int = c_field("int32_t")
+    output_offset: int = c_field("int32_t")
+    positive_quant: PerTensorQuant = c_field(PerTensorQuant)
+    negative_quant: PerTensorQuant = c_field(PerTensorQuant)
+
+
+@c_struct("ereid_float_clamp_params")
+class FloatClampParams:
+    min: float = c_field("float")
+    max: float = c_field("float")
+    has_max: int = c_field("int32_t")

@@ -144,11 +144,22 @@ def dw_conv_3x3_applies(p: DwConvParams, input_dims: Dims, filter_dims: Dims, ou
             and p.dilation.h == 1 and p.dilation.w == 1)
 
 
+def conv_im2col_buffer_size(p: ConvParams, input_dims: Dims, filter_dims: Dims, output_dims: Dims) -> int:
+    """Scratch of every CONV_2D int8 variant: the im2col columns
+    (ereid_conv_im2col_scratch_bytes, firmware/kernels/support/ereid_conv_im2col_s8.h):
+    int16 columns of two pixels + an int8 gather column (K rounded up to 4), 6 int32 of
+    requantization parameters and bias per output channel (the Helium path's blocks of 4
+    channels), + 96 (alignment, a last partial block); 0 when that does not fit int32."""
+    k4 = (filter_dims.h * filter_dims.w * filter_dims.c + 3) // 4 * 4
+    size = 5 * k4 + 24 * output_dims.c + 96
+    return 0 if size > 2**31 - 1 else size
+
+
 CONVOLVE_WRAPPER_S8 = Kernel(
     "ereid_convolve_wrapper_s8",
-    variants=(Variant("ereid_convolve_1x1_s8", conv_1x1_applies),
-              Variant("ereid_convolve_3x3_s8", conv_3x3_applies),
-              Variant("ereid_convolve_s8")),
+    variants=(Variant("ereid_convolve_1x1_s8", conv_1x1_applies, conv_im2col_buffer_size),
+              Variant("ereid_convolve_3x3_s8", conv_3x3_applies, conv_im2col_buffer_size),
+              Variant("ereid_convolve_s8", None, conv_im2col_buffer_size)),
     buffer_size_function="ereid_convolve_wrapper_s8_get_buffer_size")
 
 DEPTHWISE_CONV_WRAPPER_S8 = Kernel(
@@ -158,8 +169,9 @@ DEPTHWISE_CONV_WRAPPER_S8 = Kernel(
 
 register_kernel("CONV_2D", "int8", "int8", "int8", CONVOLVE_WRAPPER_S8)
 register_kernel("DEPTHWISE_CONV_2D", "int8", "int8", "int8", DEPTHWISE_CONV_WRAPPER_S8)
-# LiteRT's BUILTIN_REF FULLY_CONNECTED rescales in double (firmware/README.md, Conventions).
-register_kernel("FULLY_CONNECTED", "int8", "int8", "int8", Kernel("ereid_fully_connected_rescale_s8"))
+# LiteRT's BUILTIN_REF FULLY_CONNECTED rescales in double (firmware/README.md, Conventions); the
+# kernel reproduces that rounding in integers (ereid_fc_rescale.h), no double on the target.
+register_kernel("FULLY_CONNECTED", "int8", "int8", "int8", Kernel("ereid_fully_connected_rescale_int_s8"))
 for _op, _name in (("ADD", "ereid_add_s8"), ("MUL", "ereid_mul_s8"), ("MAX_POOL_2D", "ereid_max_pool_s8"),
                    ("AVERAGE_POOL_2D", "ereid_avg_pool_s8"), ("MEAN", "ereid_mean_s8"), ("PAD", "ereid_pad_s8"),
                    ("PADV2", "ereid_pad_s8"), ("CONCATENATION", "ereid_concatenation_s8"),
@@ -169,6 +181,15 @@ for _op, _name in (("ADD", "ereid_add_s8"), ("MUL", "ereid_mul_s8"), ("MAX_POOL_
     register_kernel(_op, "int8", None, "int8", Kernel(_name))
 register_kernel("QUANTIZE", "float32", None, "int8", Kernel("ereid_quantize_f32_s8"))
 register_kernel("DEQUANTIZE", "int8", None, "float32", Kernel("ereid_dequantize_s8_f32"))
+# Coverage ops (issue 12 item 0): TRANSPOSE, the int8 RELU family and PRELU, float32 ops at the graph's ends.
+for _op, _name in (("TRANSPOSE", "ereid_transpose_s8"), ("RELU", "ereid_relu_s8"), ("RELU6", "ereid_relu_s8"),
+                   ("RELU_N1_TO_1", "ereid_relu_s8")):
+    register_kernel(_op, "int8", None, "int8", Kernel(_name))
+register_kernel("PRELU", "int8", "int8", "int8", Kernel("ereid_prelu_s8"))
+for _op, _name in (("RELU", "ereid_relu_f32"), ("RELU6", "ereid_relu_f32"), ("RELU_N1_TO_1", "ereid_relu_f32"),
+                   ("ADD", "ereid_add_f32"), ("MUL", "ereid_mul_f32"),
+                   ("L2_NORMALIZATION", "ereid_l2_normalization_f32")):
+    register_kernel(_op, "float32", None, "float32", Kernel(_name))
 
 
 # ---- binary (1-bit) kernels: Larq Compute Engine's ops on bitpacked int32 tensors ----------------
@@ -201,3 +222,37 @@ register_kernel("CUSTOM:LceQuantize", "int8", None, "int32", Kernel("ereid_bitpa
 register_kernel("CUSTOM:LceDequantize", "int32", None, "float32", Kernel("ereid_unpack_b1_f32"))
 register_kernel("CUSTOM:LceDequantize", "int32", None, "int8", Kernel("ereid_unpack_b1_s8"))
 register_kernel("CUSTOM:LceBMaxPool2d", "int32", None, "int32", Kernel("ereid_bmaxpool2d_b1"))
+
+
+# ---- int4 weights (_s4): int8 activations, filters packed two per byte (TFLite INT4) ----------
+# The s4 wrappers test the same C predicates as the int8 ones (EREID_CONV_1X1_APPLIES,
+# EREID_CONV_3X3_APPLIES, EREID_DW_CONV_3X3_APPLIES), so they share the Python mirrors.
+
+def conv_s4_im2col_buffer_size(p: ConvParams, input_dims: Dims, filter_dims: Dims, output_dims: Dims) -> int:
+    """Scratch of every CONV_2D int4 variant: the im2col columns (ereid_conv_im2col_s4_scratch_bytes,
+    firmware/kernels/support/ereid_conv_im2col_s4.h): int16 columns of two pixels + an int8 gather
+    column (K rounded up to 8), + 4 for alignment; 0 for an odd K (the path needs every channel's
+    packed weights to start on a byte) or K > 65535 (16x sums exact in int32)."""
+    k = filter_dims.h * filter_dims.w * filter_dims.c
+    if k % 2 or k > 65535:
+        return 0
+    size = 5 * ((k + 7) // 8 * 8) + 4
+    return 0 if size > 2**31 - 1 else size
+
+
+CONVOLVE_WRAPPER_S4 = Kernel(
+    "ereid_convolve_wrapper_s4",
+    variants=(Variant("ereid_convolve_1x1_s4", conv_1x1_applies, conv_s4_im2col_buffer_size),
+              Variant("ereid_convolve_3x3_s4", conv_3x3_applies, conv_s4_im2col_buffer_size),
+              Variant("ereid_convolve_s4", None, conv_s4_im2col_buffer_size)),
+    buffer_size_function="ereid_convolve_wrapper_s4_get_buffer_size")
+
+DEPTHWISE_CONV_WRAPPER_S4 = Kernel(
+    "ereid_depthwise_conv_wrapper_s4",
+    variants=(Variant("ereid_depthwise_conv_3x3_s4", dw_conv_3x3_applies),
+              Variant("ereid_depthwise_conv_s4")))
+
+register_kernel("CONV_2D", "int8", "int4", "int8", CONVOLVE_WRAPPER_S4)
+register_kernel("DEPTHWISE_CONV_2D", "int8", "int4", "int8", DEPTHWISE_CONV_WRAPPER_S4)
+# Same (integer) rescale and parameters as the int8 FULLY_CONNECTED (ereid_fully_connected_rescale_int_s8).
+register_kernel("FULLY_CONNECTED", "int8", "int4", "int8", Kernel("ereid_fully_connected_s4"))

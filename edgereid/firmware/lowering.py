@@ -25,10 +25,11 @@ import numpy as np
 from edgereid.errors import FirmwareError
 from edgereid.firmware import quantize_math as qm
 from edgereid.firmware.kernel_abi import (CONTEXT, MEAN_REQUANT, Activation, AddParams, Address, AffineQuantParams,
-                                          ConstRef, ConvParams, Dims, DwConvParams, FcParams, FcRescaleParams,
+                                          ConstRef, ConvParams, Dims, DwConvParams, FcIntRescaleParams, FcParams,
                                           KernelCall, L2NormParams, MeanParams, MulParams, PadParams,
                                           PerChannelQuant, PerTensorQuant, PoolParams, ResizeParams, Scalar,
-                                          SoftmaxParams, StructArrayRef, StructRef, TensorList, TensorRef, Tile)
+                                          SoftmaxParams, StructArrayRef, StructRef, TensorList, TensorRef, Tile,
+                                          FloatClampParams, PreluParams, ReluParams, TransposeParams)
 from edgereid.firmware.kernel_registry import select_kernel
 from edgereid.tflite.ir import Graph, Op, Tensor
 
@@ -37,7 +38,7 @@ from edgereid.tflite.ir import Graph, Op, Tensor
 class CArray:
     """A `static const` array in model.c."""
     name: str
-    ctype: str            # "int8_t", "int32_t" or "double" (emitted as exact hex floats)
+    ctype: str            # "int8_t", "int32_t", "float" or "double" (floats emitted as exact hex floats)
     values: np.ndarray    # 1-D
 
 
@@ -69,7 +70,7 @@ class Layer:
 
     @property
     def weight_bytes(self) -> int:
-        size = {"int8_t": 1, "int32_t": 4, "double": 8}
+        size = {"int8_t": 1, "int32_t": 4, "float": 4, "double": 8}
         return int(sum(a.values.size * size[a.ctype] for a in self.arrays))
 
 
@@ -489,7 +490,7 @@ def _check_conv(c: OpCheck) -> None:
             raise c.fail_tensor("input", 1, w, "shape", f"{list(w.shape)}; expected [O, kh, kw, {in_c}] "
                                 "(grouped convolution is not supported)")
         axis = 0
-    _per_channel_weights(c, 1, w, out_c, axis)
+    (_int4_weights if w.dtype == "int4" else _per_channel_weights)(c, 1, w, out_c, axis)
     k_h, k_w = w.shape[1], w.shape[2]
     out_h = _geometry(c, "height", in_h, k_h, s_h, d_h, padding)
     out_w = _geometry(c, "width", in_w, k_w, s_w, d_w, padding)
@@ -520,7 +521,7 @@ def _check_fully_connected(c: OpCheck) -> None:
         raise c.fail("option quant_spec is set; expected none (per-tensor or per-channel int8 weights only)")
     _quantized_bias_type(c)
     units, depth = w.shape
-    _per_channel_weights(c, 1, w, units, 0)
+    (_int4_weights if w.dtype == "int4" else _per_channel_weights)(c, 1, w, units, 0)
     if depth < 1 or x.num_elements % depth:
         raise c.fail_tensor("input", 0, x, "shape", f"{list(x.shape)} holds {x.num_elements} values; expected a "
                             f"multiple of the weights' depth {depth}")
@@ -566,13 +567,25 @@ def broadcast_shape(a, b) -> tuple[int, ...] | None:
 @register_check("ADD", "MUL")
 def _check_binary(c: OpCheck) -> None:
     c.arity((2, 2))
-    a, b, y = c.input(0, "input1"), c.input(1, "input2"), c.output()
+    # Either operand may be a constant (a hard-sigmoid's + 3 and * 1/6), not both.
+    a, b, y = c.input(0, "input1", const=None), c.input(1, "input2", const=None), c.output()
+    if a.is_const and b.is_const:
+        raise c.fail("has two constant operands; expected at least one activation (fold the constant)")
     for slot, t in enumerate((a, b)):
         c.rank("input", slot, t, range(0, 5))
+        c.dtype("input", slot, t, (y.dtype,))
+        if t.is_const and t.dtype == "int8" and len(t.scales) != 1:
+            raise c.fail_tensor("input", slot, t, "quantization", f"{len(t.scales)} scales; expected one "
+                                "(a per-tensor quantized int8 constant)")
+        if t.is_const and t.dtype == "float32" and not np.all(np.isfinite(t.array())):
+            raise c.fail_tensor("input", slot, t, "values", "hold inf or NaN; expected finite float32 constants")
     shape = broadcast_shape(a.shape, b.shape)
     if shape is None:
         raise c.fail_tensor("input", 1, b, "shape", f"{list(b.shape)} does not broadcast with {list(a.shape)}")
     c.expect_output_shape(shape, f"broadcast of {list(a.shape)} and {list(b.shape)}")
+    if y.dtype == "float32":   # float reference arithmetic: no quantization to check
+        c.activation()
+        return
     _activation_clamp(c, y)
     tensors = f"{_label(a)}, {_label(b)}, {_label(y)}"
     if c.op.kind == "ADD":
@@ -762,6 +775,8 @@ def _check_l2norm(c: OpCheck) -> None:
     c.rank("input", 0, x, range(1, 5))
     c.expect_output_shape(x.shape, "the input's shape")
     c.option_choice("fused_activation_function", "NONE", ("NONE",))
+    if x.dtype == "float32":   # float reference arithmetic: no int32 sum to bound
+        return
     depth = x.shape[-1]
     if depth * max_abs_offset(x.zero_point) ** 2 > INT32_MAX:
         raise c.fail_tensor("input", 0, x, "shape", f"last dimension {depth} with zero point {x.zero_point}: the "
@@ -780,6 +795,57 @@ def _check_affine(c: OpCheck) -> None:
         c.dtype("input", 0, x, ("int8",))
         c.dtype("output", 0, y, ("float32",))
     c.expect_output_shape(x.shape, "the input's shape")
+
+
+# ---- int4 weights (TFLite INT4 filters of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) ------
+#
+# LiteRT runs these ops with int8 activations and INT4 filters (two per byte, element 2i in
+# the low nibble), BUILTIN_REF included, as the same values stored as int8. The firmware keeps
+# the filter packed (the const array holds the file's bytes) and calls the _s4 kernel the
+# registry has for weight dtype "int4"; everything else (multipliers, clamps, the accumulator
+# bounds, which see the unpacked values) is the int8 path's.
+
+def int8_or_int4_weight_dtypes(graph: Graph, op: Op, path) -> None:
+    """dtype rule of the weighted ops: int8 activations, an int8 or int4 constant filter (input 1),
+    int8/int32 other constants (the front end's rule otherwise)."""
+    for role, indices in (("input", op.inputs), ("output", op.outputs)):
+        for slot, ti in enumerate(indices):
+            if ti < 0:
+                continue
+            t = graph.tensors[ti]
+            if not t.is_const:
+                ok = t.dtype == "int8"
+            elif role == "input" and slot == 1:
+                ok = t.dtype in ("int8", "int4")
+            else:
+                ok = t.dtype in ("int8", "int32")
+            if not ok:
+                raise FirmwareError(f"{path}: op {op.index} ({op.kind}) {role} {slot} is {_label(t)} of dtype "
+                                    f"{t.dtype}; expected int8 activations, an int8 or int4 constant filter, "
+                                    "int32 bias")
+
+
+def _int4_weights(c: OpCheck, slot: int, w: Tensor, channels: int, axis: int) -> None:
+    """int4 constant weights: symmetric, one scale or one per output channel along `axis`."""
+    c.dtype("input", slot, w, ("int4",))
+    if not w.scales:
+        raise c.fail_tensor("input", slot, w, "quantization", "missing; expected int4 scales")
+    if any(z != 0 for z in w.zero_points):
+        raise c.fail_tensor("input", slot, w, "quantization.zero_point", f"{list(w.zero_points)[:4]}...; "
+                            "expected 0 (symmetric int4 weights)")
+    if len(w.scales) not in (1, channels) or (len(w.scales) > 1 and w.quantized_dimension != axis):
+        raise c.fail_tensor("input", slot, w, "quantization.scale", f"{len(w.scales)} scales along dimension "
+                            f"{w.quantized_dimension}; expected 1 or {channels} along dimension {axis}")
+    if w.data is None or len(w.data) < w.nbytes:
+        raise c.fail_tensor("input", slot, w, "buffer", f"{0 if w.data is None else len(w.data)} bytes; expected "
+                            f"{w.nbytes} (two int4 values per byte)")
+
+
+def filter_values(w: Tensor) -> np.ndarray:
+    """The filter's const array: int8 values, or an int4 filter's packed bytes as stored."""
+    if w.dtype == "int4":
+        return np.frombuffer(w.data, dtype=np.int8)[:w.nbytes].copy()
+    return w.array().reshape(-1)
 
 
 # ---- convolutions --------------------------------------------------------------
@@ -812,7 +878,7 @@ def _conv_common(graph, op, prefix, depthwise: bool) -> Layer:
     kernel = _kernel(op, x, y, w)
     mults, shifts = qm.conv_channel_multipliers(x.scale, w.scales, y.scale, out_c)
     act = _act_range(graph, op, y)
-    arrays = [CArray(f"{prefix}_filter", "int8_t", w.array().reshape(-1))]
+    arrays = [CArray(f"{prefix}_filter", "int8_t", filter_values(w))]
     bias_arrays, bias = _bias(graph, op, 2, prefix, out_c)
     arrays += bias_arrays
     arrays += [CArray(f"{prefix}_mult", "int32_t", np.array(mults, dtype=np.int64)),
@@ -833,17 +899,17 @@ def _conv_common(graph, op, prefix, depthwise: bool) -> Layer:
     return Layer(op, (x.index,), (y.index,), call, arrays, macs=macs)
 
 
-@register_lowering("CONV_2D")
+@register_lowering("CONV_2D", check_dtypes=int8_or_int4_weight_dtypes)
 def lower_conv_2d(graph, op, prefix):
     return _conv_common(graph, op, prefix, depthwise=False)
 
 
-@register_lowering("DEPTHWISE_CONV_2D")
+@register_lowering("DEPTHWISE_CONV_2D", check_dtypes=int8_or_int4_weight_dtypes)
 def lower_depthwise_conv_2d(graph, op, prefix):
     return _conv_common(graph, op, prefix, depthwise=True)
 
 
-@register_lowering("FULLY_CONNECTED")
+@register_lowering("FULLY_CONNECTED", check_dtypes=int8_or_int4_weight_dtypes)
 def lower_fully_connected(graph, op, prefix):
     x, y = _activation_io(graph, op)
     w = _const(graph, op, 1, "weights")
@@ -858,18 +924,27 @@ def lower_fully_connected(graph, op, prefix):
     batches = x.num_elements // depth
     kernel = _kernel(op, x, y, w)
     act = _act_range(graph, op, y)
-    arrays = [CArray(f"{prefix}_filter", "int8_t", w.array().reshape(-1))]
+    arrays = [CArray(f"{prefix}_filter", "int8_t", filter_values(w))]
     bias_arrays, bias = _bias(graph, op, 2, prefix, units)
     arrays += bias_arrays
     # LiteRT's BUILTIN_REF FULLY_CONNECTED rescales in double and rounds once, half away
-    # from zero (not MultiplyByQuantizedMultiplier): one double per weight scale.
+    # from zero (not MultiplyByQuantizedMultiplier): one double per weight scale, which the
+    # kernel takes as its integer mantissa and exponent and reproduces without doubles.
     scales = qm.fully_connected_scales(x.scale, w.scales if w.is_per_channel else [w.scale], y.scale)
     if len(scales) not in (1, units):
         raise _fail(graph, op, f"{len(scales)} weight scales for {units} units")
-    arrays.append(CArray(f"{prefix}_scale", "double", np.array(scales, dtype=np.float64)))
+    try:
+        m_hi, m_lo, m_shift = qm.fully_connected_int_rescale(scales)
+    except ValueError as exc:
+        raise _fail(graph, op, str(exc)) from None
+    for suffix, values in (("scale_mantissa_hi", m_hi), ("scale_mantissa_lo", m_lo), ("scale_shift", m_shift)):
+        arrays.append(CArray(f"{prefix}_{suffix}", "int32_t", np.array(values, dtype=np.int32)))
     params = StructRef(f"{prefix}_params", FcParams(input_offset=-x.zero_point, filter_offset=-w.zero_point,
                                                     output_offset=y.zero_point, activation=act))
-    quant = StructRef(f"{prefix}_quant", FcRescaleParams(scale=Address(f"{prefix}_scale"), count=len(scales)))
+    quant = StructRef(f"{prefix}_quant", FcIntRescaleParams(mantissa_hi=Address(f"{prefix}_scale_mantissa_hi"),
+                                                            mantissa_lo=Address(f"{prefix}_scale_mantissa_lo"),
+                                                            shift=Address(f"{prefix}_scale_shift"),
+                                                            count=len(scales)))
     in_dims = StructRef(f"{prefix}_in_dims", Dims(batches, 1, 1, depth))
     filter_dims = StructRef(f"{prefix}_filter_dims", Dims(units, 1, 1, depth))
     out_dims = StructRef(f"{prefix}_out_dims", Dims(batches, 1, 1, units))
@@ -880,27 +955,75 @@ def lower_fully_connected(graph, op, prefix):
 
 # ---- elementwise ---------------------------------------------------------------
 
+FLOAT_RUN_KINDS = ("ADD", "MUL", "RELU", "RELU6", "RELU_N1_TO_1", "L2_NORMALIZATION")
+
+
+def int8_or_float_dtypes(graph: Graph, op: Op, path) -> None:
+    """dtype rule of the ops that also run on float32 (FLOAT_RUN_KINDS): every activation int8 with
+    int8/int32 constants (LiteRT's integer kernel), or every activation and constant float32 (its float
+    reference arithmetic, reproduced operation for operation)."""
+    acts = [graph.tensors[t] for t in op.inputs + op.outputs if t >= 0 and not graph.tensors[t].is_const]
+    consts = [graph.tensors[t] for t in op.inputs if t >= 0 and graph.tensors[t].is_const]
+    kinds = {t.dtype for t in acts}
+    allowed = {"int8": ("int8", "int32"), "float32": ("float32",)}.get(kinds.pop()) if len(kinds) == 1 else None
+    bad = next((t for t in consts if allowed is None or t.dtype not in allowed), None)
+    if allowed is None or bad is not None:
+        found = ", ".join(f"{_label(t)} {t.dtype}" for t in acts + consts)
+        raise FirmwareError(f"{path}: op {op.index} ({op.kind}) has tensors {found}; expected every tensor int8 "
+                            "(int32 constants allowed) or every tensor float32")
+
+
+def _operand(graph, op, prefix, slot: int, t: Tensor) -> tuple[list[CArray], object]:
+    """An ADD/MUL operand: an activation, or a constant emitted into model.c."""
+    c_elem = "float" if t.dtype == "float32" else "int8_t"
+    if not t.is_const:
+        return [], TensorRef(t.index, f"const {c_elem} *")
+    name = f"{prefix}_in{slot + 1}"
+    return [CArray(name, c_elem, t.array().reshape(-1))], ConstRef(name, f"const {c_elem} *")
+
+
 def _binary_inputs(graph, op):
     a, b = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
     y = graph.tensors[op.outputs[0]]
-    for t in (a, b):
-        if t.is_const:
-            raise _fail(graph, op, f"constant operand tensor {t.index} is not supported")
+    if a.is_const and b.is_const:
+        raise _fail(graph, op, "both operands are constants; expected at least one activation")
     return a, b, y
 
 
 def _binary_layer(graph, op, prefix, values):
     a, b, y = _binary_inputs(graph, op)
-    call = _kernel(op, a, y).call((StructRef(f"{prefix}_params", values), _dims(prefix, "in1", a.shape), _in(a),
-                                   _dims(prefix, "in2", b.shape), _in(b), _dims(prefix, "out", y.shape), _out(y)))
+    (arrays_a, ref_a), (arrays_b, ref_b) = _operand(graph, op, prefix, 0, a), _operand(graph, op, prefix, 1, b)
+    out = TensorRef(y.index, "float *" if y.dtype == "float32" else "int8_t *")
+    act = a if not a.is_const else b
+    call = _kernel(op, act, y).call((StructRef(f"{prefix}_params", values), _dims(prefix, "in1", a.shape), ref_a,
+                                     _dims(prefix, "in2", b.shape), ref_b, _dims(prefix, "out", y.shape), out))
+    reads = tuple(t.index for t in (a, b) if not t.is_const)
     # Element i of the output depends only on element i of a same-shape input: safe in place.
-    inplace = next((i for i, t in enumerate((a, b)) if t.shape == y.shape and a.index != b.index), None)
-    return Layer(op, (a.index, b.index), (y.index,), call, inplace_input=inplace)
+    inplace = next((i for i, ti in enumerate(reads) if graph.tensors[ti].shape == y.shape
+                    and graph.tensors[ti].nbytes == y.nbytes and a.index != b.index), None)
+    return Layer(op, reads, (y.index,), call, arrays=arrays_a + arrays_b, inplace_input=inplace)
 
 
-@register_lowering("ADD")
+def float_clamp(graph, op, activation: str, standalone: bool = False) -> FloatClampParams:
+    """The float32 range LiteRT clamps to: a fused activation (CalculateActivationRange: NONE is
+    [lowest, max] of float) or a standalone RELU (no upper bound), RELU6, RELU_N1_TO_1."""
+    big = float(np.finfo(np.float32).max)
+    ranges = {"NONE": (-big, big), "RELU": (0.0, big), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+    if activation not in ranges:
+        raise _fail(graph, op, f"fused activation {activation} is not supported for float32; supported: "
+                    f"{', '.join(ranges)}")
+    lo, hi = ranges[activation]
+    if standalone and activation == "RELU":
+        return FloatClampParams(min=0.0, max=0.0, has_max=0)
+    return FloatClampParams(min=lo, max=hi, has_max=1)
+
+
+@register_lowering("ADD", check_dtypes=int8_or_float_dtypes)
 def lower_add(graph, op, prefix):
     a, b, y = _binary_inputs(graph, op)
+    if y.dtype == "float32":
+        return _binary_layer(graph, op, prefix,
+                             float_clamp(graph, op, op.options.get("fused_activation_function", "NONE")))
     p = qm.add_params(a.scale, b.scale, y.scale)
     values = AddParams(input1_offset=-a.zero_point, input2_offset=-b.zero_point, output_offset=y.zero_point,
                        left_shift=p["left_shift"],
@@ -911,9 +1034,12 @@ def lower_add(graph, op, prefix):
     return _binary_layer(graph, op, prefix, values)
 
 
-@register_lowering("MUL")
+@register_lowering("MUL", check_dtypes=int8_or_float_dtypes)
 def lower_mul(graph, op, prefix):
     a, b, y = _binary_inputs(graph, op)
+    if y.dtype == "float32":
+        return _binary_layer(graph, op, prefix,
+                             float_clamp(graph, op, op.options.get("fused_activation_function", "NONE")))
     m, s = qm.mul_params(a.scale, b.scale, y.scale)
     values = MulParams(input1_offset=-a.zero_point, input2_offset=-b.zero_point, output_offset=y.zero_point,
                        output_quant=PerTensorQuant(m, s), activation=_act_range(graph, op, y))
@@ -1068,9 +1194,14 @@ def lower_softmax(graph, op, prefix):
     return Layer(op, (x.index,), (y.index,), call)
 
 
-@register_lowering("L2_NORMALIZATION")
+@register_lowering("L2_NORMALIZATION", check_dtypes=int8_or_float_dtypes)
 def lower_l2norm(graph, op, prefix):
     x, y = _activation_io(graph, op)
+    if x.dtype == "float32":
+        depth = x.shape[-1]
+        call = _kernel(op, x, y).call((Scalar(x.num_elements // depth), Scalar(depth),
+                                       TensorRef(x.index, "const float *"), TensorRef(y.index, "float *")))
+        return Layer(op, (x.index,), (y.index,), call)
     if y.zero_point != 0 or abs(y.scale - 1.0 / 128) > 1e-6:
         raise _fail(graph, op, f"int8 L2 normalization output must have scale 1/128 and zero point 0, "
                     f"got {y.scale} and {y.zero_point}")
@@ -1102,3 +1233,139 @@ def lower_dequantize(graph, op, prefix):
     call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", values), Scalar(x.num_elements), _in(x),
                                    TensorRef(y.index, "float *")))
     return Layer(op, (x.index,), (y.index,), call)
+
+
+# ---- coverage: TRANSPOSE, the int8 RELU family, PRELU (issue 12 item 0) ----------------------
+#
+# Float32 ADD / MUL / L2_NORMALIZATION are in their sections above (one IEEE operation per
+# reference step, so -ffp-contract=off keeps them exact); float32 RELU / RELU6 / RELU_N1_TO_1 are
+# comparisons only. Other float ops are refused by the front end naming why.
+
+# Measured as MAX_OP_VERSIONS above (the newest version BUILTIN_REF, ai-edge-litert 2.3.0, loads).
+MAX_OP_VERSIONS.update({"TRANSPOSE": 8, "PRELU": 1, "RELU": 3, "RELU6": 3, "RELU_N1_TO_1": 1})
+
+
+def transpose_perm4(perm, rank: int) -> tuple[int, int, int, int]:
+    """A rank-`rank` permutation as the 4-D NHWC one the kernel takes (leading identity axes)."""
+    lead = 4 - rank
+    return tuple(range(lead)) + tuple(p + lead for p in perm)
+
+
+@register_check("TRANSPOSE")
+def _check_transpose(c: OpCheck) -> None:
+    c.arity((2, 2))
+    x, y = c.input(0, "input"), c.output()
+    c.dtype("input", 0, x, ("int8",))
+    rank = len(x.shape)
+    perm = c.const_ints(1, "perm", shape=(rank,))
+    if sorted(perm) != list(range(rank)):
+        raise c.fail_tensor("input", 1, c.graph.tensors[c.op.inputs[1]], "values",
+                            f"{perm}; expected a permutation of 0..{rank - 1} (the input's rank is {rank})")
+    c.expect_output_shape([x.shape[p] for p in perm], f"input shape {list(x.shape)} permuted by {perm}")
+
+
+@register_lowering("TRANSPOSE")
+def lower_transpose(graph, op, prefix):
+    x, y = _activation_io(graph, op)
+    perm = [int(v) for v in _const(graph, op, 1, "perm").array().reshape(-1)]
+    p4 = transpose_perm4(perm, len(x.shape))
+    call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", TransposeParams(perm=Dims(*p4))),
+                                   _dims(prefix, "in", x.shape), _in(x), _dims(prefix, "out", y.shape), _out(y)))
+    return Layer(op, (x.index,), (y.index,), call)
+
+
+RELU_RANGES = {"RELU": (0.0, None), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+
+
+def relu_params(x: Tensor, y: Tensor, kind: str) -> ReluParams:
+    """LiteRT's ReluPrepare + QuantizedReluX: QuantizeMultiplier of s_in / s_out divided in float32,
+    the range zp + roundf(bound / s_out) (float32 division, half away) clipped to int8."""
+    lo, hi = RELU_RANGES[kind]
+    m, shift = qm.quantize_multiplier(float(np.float32(x.scale) / np.float32(y.scale)))
+
+    def q(v: float) -> int:
+        return y.zero_point + qm.round_half_away(float(np.float32(v) / np.float32(y.scale)))
+    act = Activation(max(-128, q(lo)), 127 if hi is None else min(127, q(hi)))
+    return ReluParams(input_offset=-x.zero_point, output_offset=y.zero_point, quant=PerTensorQuant(m, shift),
+                      activation=act)
+
+
+@register_check("RELU", "RELU6", "RELU_N1_TO_1")
+def _check_relu(c: OpCheck) -> None:
+    c.arity((1, 1))
+    x, y = c.input(0, "input"), c.output()
+    c.expect_output_shape(x.shape, "the input's shape")
+    if x.dtype == "float32":
+        return
+    tensors = f"{_label(x)}, {_label(y)}"
+    real = float(np.float32(x.scale) / np.float32(y.scale))
+    m, shift = c.multiplier(real, "multiplier", tensors)
+    c.requant_fits(max_abs_offset(x.zero_point), m, shift, "rescale", tensors)
+    p = relu_params(x, y, c.op.kind)
+    if p.activation.min > p.activation.max:
+        raise c.fail_tensor("output", 0, y, "quantization", f"{c.op.kind} range [{p.activation.min}, "
+                            f"{p.activation.max}] is empty in int8")
+
+
+def _lower_relu(graph, op, prefix):
+    x, y = _activation_io(graph, op)
+    if x.dtype == "float32":
+        params = float_clamp(graph, op, op.kind, standalone=True)
+        call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", params), Scalar(x.num_elements),
+                                       TensorRef(x.index, "const float *"), TensorRef(y.index, "float *")))
+    else:
+        call = _kernel(op, x, y).call((StructRef(f"{prefix}_params", relu_params(x, y, op.kind)),
+                                       Scalar(x.num_elements), _in(x), _out(y)))
+    # Element i depends only on element i of the same-size input: safe in place.
+    return Layer(op, (x.index,), (y.index,), call, inplace_input=0)
+
+
+for _kind in RELU_RANGES:
+    register_lowering(_kind, check_dtypes=int8_or_float_dtypes)(_lower_relu)
+
+
+def prelu_multipliers(x: Tensor, alpha: Tensor, y: Tensor) -> tuple[float, float]:
+    """PreluPrepare's real multipliers, computed in float32 as its C++ does (float operands)."""
+    s_in, s_a, s_out = np.float32(x.scale), np.float32(alpha.scale), np.float32(y.scale)
+    return float(s_in / s_out), float((s_in * s_a) / s_out)
+
+
+@register_check("PRELU")
+def _check_prelu(c: OpCheck) -> None:
+    c.arity((2, 2))
+    x, alpha, y = c.input(0, "input"), c.input(1, "alpha", const=True), c.output()
+    c.dtype("input", 0, x, ("int8",))
+    c.dtype("input", 1, alpha, ("int8",))
+    c.rank("input", 1, alpha, range(0, 5))
+    if len(alpha.scales) != 1:
+        raise c.fail_tensor("input", 1, alpha, "quantization", f"{len(alpha.scales)} scales; expected one "
+                            "(LiteRT's PRELU reads a per-tensor alpha scale)")
+    shape = broadcast_shape(x.shape, alpha.shape)
+    if shape is None:
+        raise c.fail_tensor("input", 1, alpha, "shape", f"{list(alpha.shape)} does not broadcast with "
+                            f"{list(x.shape)}")
+    c.expect_output_shape(shape, f"broadcast of {list(x.shape)} and {list(alpha.shape)}")
+    tensors = f"{_label(x)}, {_label(alpha)}, {_label(y)}"
+    pos, neg = prelu_multipliers(x, alpha, y)
+    m1, s1 = c.multiplier(pos, "multiplier 1", tensors)
+    m2, s2 = c.multiplier(neg, "multiplier 2", tensors)
+    c.requant_fits(max_abs_offset(x.zero_point), m1, s1, "positive rescale", tensors)
+    c.requant_fits(max_abs_offset(x.zero_point) * max_abs_offset(alpha.zero_point), m2, s2, "negative rescale",
+                   tensors)
+
+
+@register_lowering("PRELU")
+def lower_prelu(graph, op, prefix):
+    x, y = _activation_io(graph, op)
+    alpha = _const(graph, op, 1, "alpha")
+    pos, neg = prelu_multipliers(x, alpha, y)
+    values = PreluParams(input_offset=-x.zero_point, alpha_offset=-alpha.zero_point, output_offset=y.zero_point,
+                         positive_quant=PerTensorQuant(*qm.quantize_multiplier(pos)),
+                         negative_quant=PerTensorQuant(*qm.quantize_multiplier(neg)))
+    name = f"{prefix}_alpha"
+    call = _kernel(op, x, y, alpha).call((StructRef(f"{prefix}_params", values), _dims(prefix, "in", x.shape), _in(x),
+                                          _dims(prefix, "alpha", alpha.shape), ConstRef(name, "const int8_t *"),
+                                          _dims(prefix, "out", y.shape), _out(y)))
+    inplace = 0 if x.shape == y.shape else None
+    return Layer(op, (x.index,), (y.index,), call, arrays=[CArray(name, "int8_t", alpha.array().reshape(-1))],
+                 inplace_input=inplace)

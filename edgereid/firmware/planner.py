@@ -21,6 +21,7 @@ ALIGN = 16
 EXTERNAL_INPUT = "input"
 EXTERNAL_OUTPUT = "output"
 ARENA = "arena"
+PATCHED = "patch"   # a tensor inside a patch-based stage: never whole, only stripes (edgereid.firmware.patches)
 
 
 def _align(n: int) -> int:
@@ -63,6 +64,7 @@ class Schedule:
     layers: list[LayerReport] = field(default_factory=list)
     sum_activation_bytes: int = 0            # every arena group 16-aligned, no reuse
     lower_bound_bytes: int = 0               # max over steps of live arena bytes
+    patches: object = None                   # [patches.PatchSplit]: stages that run patch by patch (or None)
 
     def location(self, tensor: int) -> tuple[str, int]:
         g = self.groups[self.group_of[tensor]]

@@ -105,6 +105,30 @@ def fully_connected_scales(input_scale: float, filter_scales, output_scale: floa
     return [float(input_scale) * float(s) / float(output_scale) for s in filter_scales]
 
 
+def fully_connected_int_rescale(scales) -> tuple[list[int], list[int], list[int]]:
+    """Each double FULLY_CONNECTED scale (fully_connected_scales) split exactly into
+    (mantissa_hi, mantissa_lo, shift) with scale = (mantissa_hi * 2^31 + mantissa_lo) *
+    2^-shift and the mantissa in [2^52, 2^53) (0 for a zero scale): what
+    ereid_fully_connected_rescale_int_s8 takes to reproduce round(double(acc) * scale)
+    without double arithmetic (firmware/kernels/support/ereid_fc_rescale.h)."""
+    his, los, shifts = [], [], []
+    for s in scales:
+        s = float(s)
+        if not math.isfinite(s) or s < 0.0:
+            raise ValueError(f"FULLY_CONNECTED scale {s!r} is not a finite non-negative double")
+        if s == 0.0:
+            mantissa, shift = 0, 0
+        else:
+            frac, exp = math.frexp(s)              # s = frac * 2^exp, frac in [0.5, 1), subnormals too
+            mantissa, shift = int(frac * (1 << 53)), 53 - exp   # exact: frac has 53 bits at most
+        if math.ldexp(float(mantissa), -shift) != s or not -2000 < shift < 2000:
+            raise ValueError(f"FULLY_CONNECTED scale {s!r} does not split exactly")
+        his.append(mantissa >> 31)
+        los.append(mantissa & 0x7FFFFFFF)
+        shifts.append(shift)
+    return his, los, shifts
+
+
 def add_params(in1_scale: float, in2_scale: float, out_scale: float, left_shift: int = 20) -> dict:
     """add.cc int8 general path (also SUB): inputs rescaled to 2*max(in scales), output back."""
     twice_max = float(_f32(2.0) * max(_f32(in1_scale), _f32(in2_scale)))

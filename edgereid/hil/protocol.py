@@ -28,6 +28,10 @@ REQUESTS = (HELLO, INFER, ECHO)
 
 TYPE_NAMES = {HELLO: "HELLO", INFER: "INFER", ECHO: "ECHO", ERROR: "ERROR",
               HELLO | REPLY: "HELLO reply", INFER | REPLY: "INFER reply", ECHO | REPLY: "ECHO reply"}
+# Per-layer dump (edgereid diff): only in images built with -DEREID_LAYER_DUMP, so not in
+# REQUESTS (an unknown-type ERROR for it means the image lacks it, not a damaged frame).
+DUMP = 0x04
+TYPE_NAMES.update({DUMP: "DUMP", DUMP | REPLY: "DUMP reply"})
 
 ERR_BAD_CRC = 1
 ERR_BAD_LENGTH = 2

@@ -132,13 +132,15 @@ class Reference:
         except TFLiteError as exc:
             raise HilError(str(exc)) from None
         self.name = self.runner.name
-        self.inputs, outputs = self.runner.inputs, self.runner.outputs
-        if not self.inputs or len(outputs) != 1:
-            raise HilError(f"{model_path}: HIL runs models with one output (inputs packed into one buffer), "
-                           f"found {len(self.inputs)} inputs and {len(outputs)} outputs")
-        self.input, self.output = self.inputs[0], outputs[0]
-        # Several inputs travel as one buffer, laid out as the firmware reads it.
+        self.inputs, self.outputs = self.runner.inputs, self.runner.outputs
+        if not self.inputs or not self.outputs:
+            raise HilError(f"{model_path}: HIL runs models with at least one input and one output, "
+                           f"found {len(self.inputs)} inputs and {len(self.outputs)} outputs")
+        self.input, self.output = self.inputs[0], self.outputs[0]
+        # Several inputs (outputs) travel as one buffer, laid out as the firmware reads (writes) it:
+        # each starts at a multiple of 4 bytes, padding bytes zero (model.h, planner.packed_input_offsets).
         self.input_offsets, self._packed_bytes = packed_input_offsets([spec.nbytes for spec in self.inputs])
+        self.output_offsets, self._packed_output_bytes = packed_input_offsets([s.nbytes for s in self.outputs])
 
     @property
     def input_bytes(self) -> int:
@@ -146,7 +148,15 @@ class Reference:
 
     @property
     def output_bytes(self) -> int:
-        return self.output.nbytes
+        return self._packed_output_bytes
+
+    def pack_outputs(self, arrays) -> bytes:
+        """The reference's outputs as the firmware's one output buffer (zero padding)."""
+        buf = bytearray(self._packed_output_bytes)
+        for y, offset in zip(arrays, self.output_offsets):
+            raw = np.ascontiguousarray(y).tobytes()
+            buf[offset:offset + len(raw)] = raw
+        return bytes(buf)
 
     def random_inputs(self, n: int, seed: int) -> list[np.ndarray]:
         """n inputs from edgereid.tflite.seeded_inputs: arrays of the input's dtype and shape,
@@ -173,7 +183,7 @@ class Reference:
             arrays = [raw[offset:offset + spec.nbytes].view(spec.dtype).reshape(spec.shape)
                       for spec, offset in zip(self.inputs, self.input_offsets)]
         try:
-            return self.runner.run(arrays)[0].tobytes()
+            return self.pack_outputs(self.runner.run(arrays))
         except TFLiteError as exc:
             raise HilError(str(exc)) from None
 

@@ -145,11 +145,14 @@ class OpKind:
         return (k.in_h, k.in_w, k.in_c), ("input",) * self.operands
 
     def builder_op(self, k, name: str, inputs) -> dict:
-        """The edgereid.tflite.builder op spec of `k` (int8 only: the builder writes no other weights)."""
-        if k.precision is not Precision.INT8:
-            raise ModelError(f"{name}: {k.precision} kernels cannot be built as TFLite with the int8 builder "
+        """The edgereid.tflite.builder op spec of `k`: int8, or int4 weights of a weighted builtin op
+        (the builder's "weights": "int4", INT4 filters with int8 activations)."""
+        int4 = k.precision is Precision.INT4 and self.weighted
+        if k.precision is not Precision.INT8 and not int4:
+            raise ModelError(f"{name}: {k.precision} kernels cannot be built as TFLite with the builder "
                              f"({k.key()})")
-        return {"name": name, "inputs": list(inputs), "op": self.name, **self._builder_options(k, name)}
+        op = {"name": name, "inputs": list(inputs), "op": self.name, **self._builder_options(k, name)}
+        return {**op, "weights": "int4"} if int4 else op
 
     def _builder_options(self, k, name: str) -> dict:
         raise ModelError(f"{name}: no builder for kernel {k.key()}")
@@ -330,6 +333,8 @@ def _registry() -> dict[str, OpKind]:
              LceBconv2d("CUSTOM:LceBconv2d"), LceBMaxPool2d("CUSTOM:LceBMaxPool2d"),
              LceOp("CUSTOM:LceQuantize"), LceOp("CUSTOM:LceDequantize")]
     kinds += [OpKind(name) for name in ("RESHAPE", "QUANTIZE", "DEQUANTIZE", "MUL", "CONCATENATION", "PAD")]
+    # Coverage ops the firmware runs (issue 12 item 0): element-wise, one operation per input element.
+    kinds += [OpKind(name) for name in ("TRANSPOSE", "PRELU", "RELU", "RELU6", "RELU_N1_TO_1")]
     return {k.name: k for k in kinds}
 
 

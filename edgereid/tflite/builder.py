@@ -22,7 +22,9 @@ its output is called "name" if given (else "t<k>"). The last op's output is the 
 output unless "outputs" lists names. An input with "dtype": "float32" gets a QUANTIZE
 in front (the int8 tensor is named "<name>_q"); "float_output": True appends a
 DEQUANTIZE. Weights are random int8 from numpy's seeded generator, conv/depthwise
-weights per-channel quantized (quantized_dimension 0 / 3), activations asymmetric.
+weights per-channel quantized (quantized_dimension 0 / 3), activations asymmetric;
+"weights": "int4" in a CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED op makes its filter
+an INT4 tensor (values in [-7, 7], packed two per byte) with int8 activations.
 Output scales not given in an op's "output": {"scale", "zero_point"} are chosen so the
 output spreads over the int8 range. The same spec gives the same bytes.
 """
@@ -160,6 +162,24 @@ def _weights(b: ModelBuilder, shape) -> np.ndarray:
     return b.rng.integers(-127, 128, size=shape, dtype=np.int64).astype(np.int8)
 
 
+# "weights": "int4" in a CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED op spec: INT4 filters (values in
+# [-7, 7], scales x 16 so the accumulator keeps its range; std of the values ~4.3 instead of ~73).
+_WEIGHT_DTYPES = {"int8": (1.0, 73.0), "int4": (16.0, 4.3)}   # dtype -> (scale factor, value std)
+
+
+def _weight_dtype(op: dict, name: str) -> str:
+    dtype = op.get("weights", "int8")
+    if dtype not in _WEIGHT_DTYPES:
+        raise TFLiteError(f"op {name}: weights {dtype!r}, expected int8 or int4")
+    return dtype
+
+
+def _weights_of(b: ModelBuilder, shape, dtype: str) -> np.ndarray:
+    if dtype == "int4":
+        return b.rng.integers(-7, 8, size=shape, dtype=np.int64).astype(np.int8)
+    return _weights(b, shape)
+
+
 _Q_STD = 60.0  # std of a uniformly random int8 value around its zero point, roughly
 
 
@@ -180,11 +200,13 @@ def _conv_like(b: ModelBuilder, op: dict, x: TensorInfo, name: str, depthwise: b
         oc = int(op["filters"])
         wshape, qdim = (oc, kh, kw, c), 0
         fan_in = kh * kw * c
-    w_scale = (b.rng.uniform(0.5, 1.5, size=oc) * 0.01).astype(np.float32)
-    wt = b.tensor(f"{name}_w", wshape, "int8", scale=w_scale, zero_point=np.zeros(oc, np.int64),
-                  data=_weights(b, wshape), quantized_dimension=qdim)
+    dtype = _weight_dtype(op, name)
+    w_factor, w_std = _WEIGHT_DTYPES[dtype]
+    w_scale = (b.rng.uniform(0.5, 1.5, size=oc) * 0.01 * w_factor).astype(np.float32)
+    wt = b.tensor(f"{name}_w", wshape, dtype, scale=w_scale, zero_point=np.zeros(oc, np.int64),
+                  data=_weights_of(b, wshape, dtype), quantized_dimension=qdim)
     bias_scale = (np.float32(x.scale) * w_scale).astype(np.float32)
-    acc_std = math.sqrt(fan_in) * _Q_STD * 73.0
+    acc_std = math.sqrt(fan_in) * _Q_STD * w_std
     bias = b.rng.integers(-int(acc_std), int(acc_std) + 1, size=oc).astype(np.int32)
     bt = b.tensor(f"{name}_b", (oc,), "int32", scale=bias_scale, zero_point=np.zeros(oc, np.int64), data=bias)
     oh, ow = out_size(padding, h, kh, sh, dh), out_size(padding, w, kw, sw, dw)
@@ -206,13 +228,15 @@ def _fully_connected(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> Ten
     else:
         batches, depth = x.shape[0], int(np.prod(x.shape[1:]))
     per_channel = bool(op.get("per_channel", False))
+    dtype = _weight_dtype(op, name)
+    w_factor, w_std = _WEIGHT_DTYPES[dtype]
     if per_channel:
-        w_scale = (b.rng.uniform(0.5, 1.5, size=units) * 0.01).astype(np.float32)
+        w_scale = (b.rng.uniform(0.5, 1.5, size=units) * 0.01 * w_factor).astype(np.float32)
     else:
-        w_scale = np.asarray([b.rng.uniform(0.5, 1.5) * 0.01], dtype=np.float32)
-    wt = b.tensor(f"{name}_w", (units, depth), "int8", scale=w_scale, zero_point=np.zeros(w_scale.size, np.int64),
-                  data=_weights(b, (units, depth)), quantized_dimension=0)
-    acc_std = math.sqrt(depth) * _Q_STD * 73.0
+        w_scale = np.asarray([b.rng.uniform(0.5, 1.5) * 0.01 * w_factor], dtype=np.float32)
+    wt = b.tensor(f"{name}_w", (units, depth), dtype, scale=w_scale, zero_point=np.zeros(w_scale.size, np.int64),
+                  data=_weights_of(b, (units, depth), dtype), quantized_dimension=0)
+    acc_std = math.sqrt(depth) * _Q_STD * w_std
     bias = b.rng.integers(-int(acc_std), int(acc_std) + 1, size=units).astype(np.int32)
     bias_scale = (np.float32(x.scale) * w_scale).astype(np.float32)
     bt = b.tensor(f"{name}_b", (units,), "int32", scale=bias_scale, zero_point=np.zeros(w_scale.size, np.int64),

@@ -2,6 +2,7 @@
  * in docs/hil_protocol.md). Counts come from ereid_cycles_now(): SysTick ticks on
  * QEMU boards, DWT cycles on real M4/M7 parts, nanoseconds on the host build; the
  * host scales them. */
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ereid_board.h"
@@ -19,6 +20,10 @@ static uint8_t model_output[EREID_MODEL_OUTPUT_BYTES] __attribute__((aligned(16)
 static uint64_t layer_counts[LAYER_SLOTS];
 static uint64_t layer_started;
 
+#ifdef EREID_LAYER_DUMP
+static void dump_after_layer(int layer);
+#endif
+
 /* Called by the generated model around each layer when built with
  * -DEREID_LAYER_HOOK; the counter read is outside the measured span. */
 void ereid_layer_hook(int layer, int after)
@@ -34,7 +39,93 @@ void ereid_layer_hook(int layer, int after)
     } else {
         layer_started = now;
     }
+#ifdef EREID_LAYER_DUMP
+    if (after) {
+        dump_after_layer(layer);
+    }
+#endif
 }
+
+#ifdef EREID_LAYER_DUMP
+/* edgereid diff: a DUMP request runs the model as INFER does and streams every layer's
+ * outputs from the layer hook, right after the layer ran (a later layer may reuse the
+ * arena bytes). Reply: u32 records | records | i32 status; record = u32 layer | u32
+ * output | u32 ran | u32 bytes | the bytes (zeros when the layer did not run). */
+const int8_t *ereid_model_layer_output(int layer, int k, const void *input, void *output, uint32_t *bytes);
+
+static ereid_hil_tx_t dump_tx;
+static const uint8_t *dump_input;
+static int dump_active;
+static int dump_next_layer;
+
+static void dump_layer(int layer, uint32_t ran)
+{
+    static const uint8_t zeros[64];
+    int k;
+    for (k = 0; k < 256; k++) {
+        uint32_t bytes;
+        const int8_t *data = ereid_model_layer_output(layer, k, dump_input, model_output, &bytes);
+        if (data == NULL) {
+            break;
+        }
+        ereid_hil_send_u32(&dump_tx, (uint32_t)layer);
+        ereid_hil_send_u32(&dump_tx, (uint32_t)k);
+        ereid_hil_send_u32(&dump_tx, ran);
+        ereid_hil_send_u32(&dump_tx, bytes);
+        if (ran) {
+            ereid_hil_send_bytes(&dump_tx, data, bytes);
+        } else {
+            while (bytes > 0u) {
+                uint32_t n = bytes < sizeof zeros ? bytes : (uint32_t)sizeof zeros;
+                ereid_hil_send_bytes(&dump_tx, zeros, n);
+                bytes -= n;
+            }
+        }
+    }
+}
+
+/* Streams the layers up to `layer` (the hook runs after every layer, in order). */
+static void dump_after_layer(int layer)
+{
+    while (dump_active && dump_next_layer <= layer && dump_next_layer < EREID_MODEL_NUM_LAYERS) {
+        dump_layer(dump_next_layer, 1u);
+        dump_next_layer++;
+    }
+}
+
+static void reply_dump(uint8_t seq, const uint8_t *input)
+{
+    uint32_t records = 0u;
+    uint32_t length = 4u + 4u;
+    int layer;
+    int k;
+    int status;
+    for (layer = 0; layer < EREID_MODEL_NUM_LAYERS; layer++) {
+        for (k = 0; k < 256; k++) {
+            uint32_t bytes;
+            if (ereid_model_layer_output(layer, k, input, model_output, &bytes) == NULL) {
+                break;
+            }
+            records++;
+            length += 16u + bytes;
+        }
+    }
+    ereid_hil_send_begin(&dump_tx, EREID_HIL_DUMP | EREID_HIL_REPLY, seq, length);
+    ereid_hil_send_u32(&dump_tx, records);
+    dump_input = input;
+    dump_next_layer = 0;
+    dump_active = 1;
+    status = ereid_model_invoke(input, model_output);
+    dump_active = 0;
+    /* A failed layer ends the run: the layers after it are sent as not run. */
+    while (dump_next_layer < EREID_MODEL_NUM_LAYERS) {
+        dump_layer(dump_next_layer, 0u);
+        dump_next_layer++;
+    }
+    ereid_hil_send_u32(&dump_tx, (uint32_t)status);
+    ereid_hil_send_end(&dump_tx);
+}
+#endif
 
 static void reply_hello(uint8_t seq)
 {
@@ -101,6 +192,10 @@ static uint16_t check_request(uint8_t type, uint32_t length)
         return length <= ECHO_CAPACITY ? 0u : (uint16_t)EREID_HIL_ERR_BAD_LENGTH;
     case EREID_HIL_INFER:
         return length == EREID_MODEL_INPUT_BYTES ? 0u : (uint16_t)EREID_HIL_ERR_BAD_LENGTH;
+#ifdef EREID_LAYER_DUMP
+    case EREID_HIL_DUMP:
+        return length == EREID_MODEL_INPUT_BYTES ? 0u : (uint16_t)EREID_HIL_ERR_BAD_LENGTH;
+#endif
     default:
         return (uint16_t)EREID_HIL_ERR_UNKNOWN_TYPE;
     }
@@ -142,6 +237,11 @@ int main(void)
             ereid_hil_send_end(&tx);
             break;
         }
+#ifdef EREID_LAYER_DUMP
+        case EREID_HIL_DUMP:
+            reply_dump(header.seq, payload);
+            break;
+#endif
         default: /* EREID_HIL_INFER: check_request let nothing else through */
             reply_infer(header.seq, payload);
             break;

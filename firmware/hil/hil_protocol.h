@@ -19,6 +19,7 @@ enum ereid_hil_type {
     EREID_HIL_HELLO = 0x01,
     EREID_HIL_INFER = 0x02,
     EREID_HIL_ECHO = 0x03,
+    EREID_HIL_DUMP = 0x04,   /* images built with -DEREID_LAYER_DUMP (edgereid diff) */
     EREID_HIL_REPLY = 0x80,
     EREID_HIL_ERROR = 0x7F
 };

@@ -130,6 +130,18 @@ ereid_status ereid_fully_connected_rescale_s8(const ereid_context *ctx,
                                               const int32_t *bias,
                                               const ereid_dims *output_dims, int8_t *output);
 
+/* The same bytes without double arithmetic (each double scale given as its integer
+ * mantissa and exponent, ereid_fc_int_rescale_params; the product's rounding reproduced
+ * in 64-bit integers): what generated firmware calls. filter_offset and input_offset
+ * in [-255, 255]. */
+ereid_status ereid_fully_connected_rescale_int_s8(const ereid_context *ctx,
+                                                  const ereid_fc_params *fc_params,
+                                                  const ereid_fc_int_rescale_params *rescale,
+                                                  const ereid_dims *input_dims, const int8_t *input,
+                                                  const ereid_dims *filter_dims, const int8_t *filter,
+                                                  const int32_t *bias,
+                                                  const ereid_dims *output_dims, int8_t *output);
+
 /* ---- elementwise (4-D broadcast: a dimension of 1 repeats) -------------- */
 
 ereid_status ereid_add_s8(const ereid_add_params *params,
@@ -267,6 +279,110 @@ ereid_status ereid_bmaxpool2d_b1(const ereid_bmaxpool_params *params,
                                  const ereid_dims *input_dims, const int32_t *input,
                                  const ereid_dims *filter_dims,
                                  const ereid_dims *output_dims, int32_t *output);
+
+/* ---- coverage ops: TRANSPOSE, int8 RELU family and PRELU, float32 ops ---- */
+
+/* TRANSPOSE int8: output_dims[i] must equal input_dims[perm[i]]. */
+ereid_status ereid_transpose_s8(const ereid_transpose_params *params,
+                                const ereid_dims *input_dims, const int8_t *input,
+                                const ereid_dims *output_dims, int8_t *output);
+
+/* RELU / RELU6 / RELU_N1_TO_1 int8 over `size` values (rescaled, then clamped). */
+ereid_status ereid_relu_s8(const ereid_relu_params *params,
+                           int32_t size, const int8_t *input, int8_t *output);
+
+/* PRELU int8; input and alpha broadcast to output_dims (4-D). */
+ereid_status ereid_prelu_s8(const ereid_prelu_params *params,
+                            const ereid_dims *input_dims, const int8_t *input,
+                            const ereid_dims *alpha_dims, const int8_t *alpha,
+                            const ereid_dims *output_dims, int8_t *output);
+
+/* RELU / RELU6 / RELU_N1_TO_1 float32: the clamp of ereid_float_clamp_params. */
+ereid_status ereid_relu_f32(const ereid_float_clamp_params *params,
+                            int32_t size, const float *input, float *output);
+
+/* ADD / MUL float32 with 4-D broadcasting, then the fused activation's clamp. */
+ereid_status ereid_add_f32(const ereid_float_clamp_params *params,
+                           const ereid_dims *input1_dims, const float *input1,
+                           const ereid_dims *input2_dims, const float *input2,
+                           const ereid_dims *output_dims, float *output);
+
+ereid_status ereid_mul_f32(const ereid_float_clamp_params *params,
+                           const ereid_dims *input1_dims, const float *input1,
+                           const ereid_dims *input2_dims, const float *input2,
+                           const ereid_dims *output_dims, float *output);
+
+/* L2_NORMALIZATION float32 over the last axis of outer_size x depth
+ * (reference_ops::L2Normalization: sequential float sum of squares, sqrtf, max with 1e-6f, divide). */
+ereid_status ereid_l2_normalization_f32(int32_t outer_size, int32_t depth,
+                                        const float *input, float *output);
+
+/* ---- int4 weights (_s4): int8 activations, packed int4 filters ---------------------
+ * Same parameters, dims and results as the _s8 kernel of the same name, with the filter
+ * packed two per byte (element 2i in the low nibble of byte i, over the flat tensor, as
+ * TFLite's INT4); filter_dims give the element counts. Weights are symmetric; the input
+ * offset must lie in [-255, 255]. No scratch: nibbles are unpacked in the inner loops. */
+
+ereid_status ereid_convolve_s4(const ereid_context *ctx, const ereid_conv_params *conv_params,
+                               const ereid_per_channel_quant_params *quant_params,
+                               const ereid_dims *input_dims, const int8_t *input,
+                               const ereid_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                               const ereid_dims *output_dims, int8_t *output);
+
+/* 1x1 filter, no padding (EREID_CONV_1X1_APPLIES). */
+ereid_status ereid_convolve_1x1_s4(const ereid_context *ctx, const ereid_conv_params *conv_params,
+                                   const ereid_per_channel_quant_params *quant_params,
+                                   const ereid_dims *input_dims, const int8_t *input,
+                                   const ereid_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                   const ereid_dims *output_dims, int8_t *output);
+
+/* 3x3 filter, dilation 1 (EREID_CONV_3X3_APPLIES). */
+ereid_status ereid_convolve_3x3_s4(const ereid_context *ctx, const ereid_conv_params *conv_params,
+                                   const ereid_per_channel_quant_params *quant_params,
+                                   const ereid_dims *input_dims, const int8_t *input,
+                                   const ereid_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                   const ereid_dims *output_dims, int8_t *output);
+
+/* Picks ereid_convolve_1x1_s4, ereid_convolve_3x3_s4 or ereid_convolve_s4. */
+ereid_status ereid_convolve_wrapper_s4(const ereid_context *ctx, const ereid_conv_params *conv_params,
+                                       const ereid_per_channel_quant_params *quant_params,
+                                       const ereid_dims *input_dims, const int8_t *input,
+                                       const ereid_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                       const ereid_dims *output_dims, int8_t *output);
+
+/* Scratch bytes the s4 wrapper needs for these shapes (0: every path reads in place). */
+int32_t ereid_convolve_wrapper_s4_get_buffer_size(const ereid_conv_params *conv_params,
+                                                  const ereid_dims *input_dims,
+                                                  const ereid_dims *filter_dims,
+                                                  const ereid_dims *output_dims);
+
+ereid_status ereid_depthwise_conv_s4(const ereid_context *ctx, const ereid_dw_conv_params *dw_conv_params,
+                                     const ereid_per_channel_quant_params *quant_params,
+                                     const ereid_dims *input_dims, const int8_t *input,
+                                     const ereid_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                     const ereid_dims *output_dims, int8_t *output);
+
+/* ch_mult 1, 3x3 filter, dilation 1 (EREID_DW_CONV_3X3_APPLIES). */
+ereid_status ereid_depthwise_conv_3x3_s4(const ereid_context *ctx, const ereid_dw_conv_params *dw_conv_params,
+                                         const ereid_per_channel_quant_params *quant_params,
+                                         const ereid_dims *input_dims, const int8_t *input,
+                                         const ereid_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                         const ereid_dims *output_dims, int8_t *output);
+
+/* Picks ereid_depthwise_conv_3x3_s4 or ereid_depthwise_conv_s4. */
+ereid_status ereid_depthwise_conv_wrapper_s4(const ereid_context *ctx, const ereid_dw_conv_params *dw_conv_params,
+                                             const ereid_per_channel_quant_params *quant_params,
+                                             const ereid_dims *input_dims, const int8_t *input,
+                                             const ereid_dims *filter_dims, const int8_t *filter,
+                                             const int32_t *bias, const ereid_dims *output_dims, int8_t *output);
+
+/* FULLY_CONNECTED as ereid_fully_connected_rescale_int_s8 (LiteRT BUILTIN_REF, integer
+ * rescale), filter_offset 0. */
+ereid_status ereid_fully_connected_s4(const ereid_context *ctx, const ereid_fc_params *fc_params,
+                                      const ereid_fc_int_rescale_params *rescale,
+                                      const ereid_dims *input_dims, const int8_t *input,
+                                      const ereid_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                      const ereid_dims *output_dims, int8_t *output);
 
 #ifdef __cplusplus
 }

@@ -114,6 +114,18 @@ typedef struct {
     int32_t count;
 } ereid_fc_rescale_params;
 
+/* The same requantization without double arithmetic (ereid_fully_connected_rescale_int_s8,
+ * what generated firmware calls): each double scale[o] split at build time into its integer
+ * mantissa and exponent, scale[o] = (mantissa_hi[o] * 2^31 + mantissa_lo[o]) * 2^-shift[o],
+ * mantissa in [2^52, 2^53) (or 0), so mantissa_hi in [0, 2^22) and mantissa_lo in [0, 2^31).
+ * count = 1 (per-tensor weights) or the number of output units. */
+typedef struct {
+    const int32_t *mantissa_hi;
+    const int32_t *mantissa_lo;
+    const int32_t *shift;
+    int32_t count;
+} ereid_fc_int_rescale_params;
+
 /* MAX_POOL_2D / AVERAGE_POOL_2D (input and output share scale and zero point). */
 typedef struct {
     ereid_tile stride;
@@ -240,6 +252,46 @@ typedef struct {
     ereid_tile stride;
     ereid_tile padding;      /* top/left */
 } ereid_bmaxpool_params;
+
+/* ---- coverage ops: TRANSPOSE, int8 RELU family and PRELU, float32 ops at the graph's
+ * ends, each as LiteRT's reference kernel computes it (tests/test_firmware_coverage.py) ----- */
+
+/* TRANSPOSE on a 4-D NHWC tensor: output dimension i is input dimension perm[i] (.n = 0,
+ * .h = 1, .w = 2, .c = 3); a lower-rank permutation is extended with leading identity axes. */
+typedef struct {
+    ereid_dims perm;
+} ereid_transpose_params;
+
+/* RELU / RELU6 / RELU_N1_TO_1 on int8 (LiteRT's QuantizedReluX): the input is rescaled to
+ * the output's quantization, then clamped:
+ * out = clamp(output_offset + MultiplyByQuantizedMultiplier(x + input_offset, quant)). */
+typedef struct {
+    int32_t input_offset;                /* -zp_in */
+    int32_t output_offset;               /* +zp_out */
+    ereid_per_tensor_quant_params quant; /* QuantizeMultiplier(s_in / s_out), float32 division */
+    ereid_activation activation;         /* [zp + round(lo / s_out), zp + round(hi / s_out)] within int8 */
+} ereid_relu_params;
+
+/* PRELU on int8 (reference_ops::BroadcastPrelu4DSlow): v = x + input_offset;
+ * v >= 0: MBQM(v, positive_quant), else MBQM(v * (alpha + alpha_offset), negative_quant);
+ * then + output_offset, saturated to int8. */
+typedef struct {
+    int32_t input_offset;                         /* -zp_in */
+    int32_t alpha_offset;                         /* -zp_alpha */
+    int32_t output_offset;                        /* +zp_out */
+    ereid_per_tensor_quant_params positive_quant; /* QuantizeMultiplier(s_in / s_out), float32 arithmetic */
+    ereid_per_tensor_quant_params negative_quant; /* QuantizeMultiplier(s_in * s_alpha / s_out), float32 */
+} ereid_prelu_params;
+
+/* A float32 clamp as LiteRT applies it: y = x < min ? min : (has_max && x > max ? max : x)
+ * (so -0.0 and NaN pass through unchanged). RELU: [0, none]; RELU6: [0, 6];
+ * RELU_N1_TO_1: [-1, 1]; a float ADD/MUL's fused activation: its range, NONE being
+ * [-FLT_MAX, FLT_MAX] (an infinite sum becomes FLT_MAX, as in the reference). */
+typedef struct {
+    float min;
+    float max;
+    int32_t has_max; /* 0: no upper bound (standalone RELU: +inf stays +inf) */
+} ereid_float_clamp_params;
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@
 
 #include "ereid_nn.h"
 #include "ereid_nn_requant.h"
+#include "ereid_fc_rescale.h"
 
 #define MAX_ELEMS (2 * 12 * 12 * 40)
 #define MAX_FILTER (24 * 5 * 5 * 20)
@@ -199,6 +200,27 @@ static void test_conv(int iter)
     check_status("convolve_wrapper", iter,
                  ereid_convolve_wrapper_s8(&ctx, &p, &q, &id, input, &fd, filter, bias, &od, out_b));
     check_equal("convolve_wrapper_s8 vs generic", iter, out_a, out_b, n_out);
+    {
+        /* The same calls with the scratch get_buffer_size asks for (the im2col path where
+         * the build has it), exactly that many bytes (ASan sees an overrun) at an odd
+         * address: the kernels align it themselves. */
+        const int32_t need = ereid_convolve_wrapper_s8_get_buffer_size(&p, &id, &fd, &od);
+        char *conv_scratch = need > 0 ? (char *)malloc((size_t)need + 1) : NULL;
+        const ereid_context sctx = {conv_scratch + 1, need};
+        if (conv_scratch == NULL) {
+            check_status("conv scratch size", iter, EREID_ARG_ERROR);
+            return;
+        }
+        memset(out_b, 0x5a, (size_t)n_out);
+        check_status("convolve_s8 scratch", iter,
+                     ereid_convolve_s8(&sctx, &p, &q, &id, input, &fd, filter, bias, &od, out_b));
+        check_equal("convolve_s8 with scratch vs naive", iter, out_a, out_b, n_out);
+        memset(out_b, 0x5a, (size_t)n_out);
+        check_status("convolve_wrapper scratch", iter,
+                     ereid_convolve_wrapper_s8(&sctx, &p, &q, &id, input, &fd, filter, bias, &od, out_b));
+        check_equal("convolve_wrapper_s8 with scratch vs naive", iter, out_a, out_b, n_out);
+        free(conv_scratch);
+    }
 }
 
 static void test_dw(int iter)
@@ -237,6 +259,179 @@ static void test_dw(int iter)
     check_status("depthwise_wrapper", iter,
                  ereid_depthwise_conv_wrapper_s8(&ctx, &p, &q, &id, input, &fd, filter, bias, &od, out_b));
     check_equal("depthwise_conv_wrapper_s8 vs generic", iter, out_a, out_b, n_out);
+}
+
+/* A double scale as ereid_fc_int_rescale_params holds it (what quantize_math's
+ * fully_connected_int_rescale emits): scale = (hi * 2^31 + lo) * 2^-shift. */
+static void split_scale(double scale, int32_t *hi, int32_t *lo, int32_t *exp_shift)
+{
+    int e = 0;
+    const double frac = frexp(scale, &e);
+    const uint64_t m = scale == 0.0 ? 0 : (uint64_t)ldexp(frac, 53);
+    *hi = (int32_t)(m >> 31);
+    *lo = (int32_t)(m & 0x7FFFFFFFu);
+    *exp_shift = scale == 0.0 ? 0 : 53 - e;
+}
+
+static long exact_checks, double_rounding_ties;
+static void check_exact_rescale(int32_t acc, double scale)
+{
+    int32_t hi, lo, sh;
+    split_scale(scale, &hi, &lo, &sh);
+    const int32_t want = ereid_rescale_round_f64(acc, scale), got = ereid_rescale_round_exact(acc, hi, lo, sh);
+    exact_checks++;
+    const double v = (double)acc * scale;
+    /* the double product landed on a .5 the exact product is not on: the case a
+     * single rounding of the exact product would get wrong */
+    if (v - floor(v) == 0.5 && fma((double)acc, scale, -v) != 0.0) {
+        double_rounding_ties++;
+    }
+    if (want != got) {
+        if (failures < 20) {
+            printf("FAIL ereid_rescale_round_exact(%ld, %a) = %ld, double gives %ld\n", (long)acc, scale, (long)got,
+                   (long)want);
+        }
+        failures++;
+    }
+}
+
+/* ereid_rescale_round_exact against the double reference: edge accumulators x edge and
+ * random scales, random pairs over the whole int32 range, the int32 boundary, exact
+ * ties, and near-ties whose double product rounds onto a .5 (found by walking the
+ * scale's neighbouring doubles; counted, and the test requires some). */
+static void test_fc_rescale_exact(void)
+{
+    int32_t accs[200];
+    int na = 0;
+    accs[na++] = 0;
+    accs[na++] = INT32_MIN;
+    accs[na++] = INT32_MAX;
+    accs[na++] = INT32_MIN + 1;
+    for (int k = 0; k < 31; k++) {
+        const int32_t v = (int32_t)(1u << k);
+        accs[na++] = v;
+        accs[na++] = -v;
+        accs[na++] = v + 1;
+        accs[na++] = -v - 1;
+        if (k > 1) {
+            accs[na++] = v - 1;
+            accs[na++] = -v + 1;
+        }
+    }
+    double scales[64];
+    int ns = 0;
+    scales[ns++] = 1.0;
+    scales[ns++] = 0.5;
+    scales[ns++] = 0.25;
+    scales[ns++] = 0.49999999999999994;
+    scales[ns++] = 2.0;
+    scales[ns++] = 1.0 - 0x1p-53;
+    scales[ns++] = 0x1p-31;
+    scales[ns++] = 0x1p-62;
+    scales[ns++] = 0x1.fffffffffffffp-40;
+    scales[ns++] = 0x1.0000000000001p-20;
+    scales[ns++] = 3.0;
+    scales[ns++] = 0x1p+40;
+    scales[ns++] = 5e-324;
+    scales[ns++] = 0.0;
+    while (ns < 64) {
+        const uint64_t m = ((uint64_t)rnd() << 21 ^ rnd()) | (1ull << 52);
+        scales[ns++] = ldexp((double)(m & ((1ull << 53) - 1)), -53 - (int)(rnd() % 40));
+    }
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < ns; j++)
+            check_exact_rescale(accs[i], scales[j]);
+    for (int i = 0; i < 300000; i++) {
+        const int32_t acc = (int32_t)rnd() >> (rnd() % 32);
+        const uint64_t m = (((uint64_t)rnd() << 32) | rnd()) & ((1ull << 53) - 1);
+        check_exact_rescale(acc, ldexp((double)(m | (1ull << 52)), -53 - (int)(rnd() % 48)));
+    }
+    /* around the int32 boundary and exact ties of both signs */
+    for (int32_t d = 0; d <= 8; d++) {
+        check_exact_rescale(INT32_MAX - d, 1.0);
+        check_exact_rescale(INT32_MIN + d, 1.0);
+        check_exact_rescale(INT32_MAX - d, 1.0 + 0x1p-32 * (d - 4));
+        check_exact_rescale(INT32_MIN + d, 1.0 + 0x1p-31 * (d - 4));
+        check_exact_rescale(INT32_MAX - d, 0.5 + 0x1p-40 * (d - 4));
+    }
+    for (int32_t k = -300; k <= 300; k++) {
+        check_exact_rescale(2 * k + 1, 0.5);
+        check_exact_rescale(2 * k + 1, 0.25);
+        check_exact_rescale(2 * k + 1, 1.5);
+    }
+    /* near-ties: scale ~ (t + 0.5) / acc and its 200 neighbouring doubles */
+    for (int i = 0; i < 4000; i++) {
+        const int32_t acc = ((int32_t)(rnd() | 1u) >> (rnd() % 31)) | 1;
+        const int32_t t = rnd_range(-300, 300);
+        double s = fabs(((double)t + 0.5) / (double)acc);
+        if (!(s > 0.0)) {
+            continue;
+        }
+        for (int step = 0; step < 100; step++) {
+            s = nextafter(s, 0.0);
+        }
+        for (int step = 0; step < 200; step++) {
+            check_exact_rescale(acc, s);
+            check_exact_rescale(-acc, s);
+            s = nextafter(s, 1e300);
+        }
+    }
+    /* small odd accumulators: the exact product has few bits below the double's 53, so
+     * it often sits exactly halfway between two doubles (the ties-to-even step matters) */
+    for (int32_t acc = 3; acc < 4096; acc += 2) {
+        const int32_t t = rnd_range(-200, 200);
+        double s = fabs(((double)t + 0.5) / (double)acc);
+        for (int step = 0; step < 8; step++) {
+            s = nextafter(s, 0.0);
+        }
+        for (int step = 0; step < 16; step++) {
+            check_exact_rescale(acc, s);
+            check_exact_rescale(-acc, s);
+            s = nextafter(s, 1e300);
+        }
+    }
+    if (double_rounding_ties == 0) {
+        printf("FAIL test_fc_rescale_exact met no double-rounding tie (%ld checks)\n", exact_checks);
+        failures++;
+    }
+    printf("fc rescale exact: %ld checks, %ld double-rounding ties\n", exact_checks, double_rounding_ties);
+}
+
+/* The depthwise DSP / Helium fast paths (ereid_dw_support.h) apply to ch_mult 1 with every
+ * shift in [-21, -1], |bias| and |folded bias| below 2^29 and offsets within +-255: the
+ * random cases above mostly miss them (shift 0 or 1 on some channel), so these do not.
+ * Up to 40 channels: two channel blocks of ereid_dw_block and a partial group of four. */
+static void test_dw_fast(int iter)
+{
+    const ereid_context ctx = {NULL, 0};
+    ereid_dw_conv_params p;
+    ereid_dims id, fd, od;
+    id.n = rnd_range(1, 2); id.h = rnd_range(1, 11); id.w = rnd_range(1, 11); id.c = rnd_range(1, 40);
+    p.ch_mult = 1;
+    fd.n = 1; fd.c = id.c; fd.h = 3; fd.w = 3;
+    p.stride.h = rnd_range(1, 2); p.stride.w = rnd_range(1, 2);
+    p.dilation.h = 1; p.dilation.w = 1;
+    p.padding.h = rnd_range(0, 2); p.padding.w = rnd_range(0, 2);
+    od.n = id.n; od.c = fd.c;
+    od.h = conv_out(id.h, 3, p.stride.h, 1, p.padding.h);
+    od.w = conv_out(id.w, 3, p.stride.w, 1, p.padding.w);
+    if (od.h <= 0 || od.w <= 0) return;
+    p.input_offset = random_offset(); p.output_offset = rnd_range(-128, 127);
+    p.activation = random_activation(p.output_offset);
+    random_s8(input, id.n * id.h * id.w * id.c);
+    random_s8(filter, 9 * fd.c);
+    for (int32_t c = 0; c < fd.c; c++) {
+        mult[c] = sensitive ? INT32_MAX : rnd_range(1 << 30, INT32_MAX);
+        shift[c] = sensitive ? -1 : rnd_range(-21, -1);
+        bias[c] = sensitive ? rnd_range(-60, 60) : (rnd() % 8 ? rnd_range(-20000, 20000) : rnd_range(-(1 << 28), 1 << 28));
+    }
+    const ereid_per_channel_quant_params q = {mult, shift};
+    const int32_t n_out = od.n * od.h * od.w * od.c;
+    ref_dw(&p, &id, &fd, &od, out_a);
+    check_status("depthwise_3x3 fast", iter,
+                 ereid_depthwise_conv_3x3_s8(&ctx, &p, &q, &id, input, &fd, filter, bias, &od, out_b));
+    check_equal("depthwise_conv_3x3_s8 (fast-path parameters) vs naive", iter, out_a, out_b, n_out);
+    hash_bytes(out_b, n_out);
 }
 
 static void test_fc(int iter)
@@ -299,6 +494,18 @@ static void test_fc(int iter)
         check_equal(pc ? "fully_connected_rescale_s8 (per-channel) vs naive" : "fully_connected_rescale_s8 vs naive",
                     iter, out_a, out_b, batches * units);
         hash_bytes(out_b, batches * units);
+        /* The integer-only kernel generated firmware calls: same bytes. */
+        int32_t m_hi[MAX_CH], m_lo[MAX_CH], m_shift[MAX_CH];
+        for (int32_t o = 0; o < units; o++) {
+            split_scale(dscale[o], &m_hi[o], &m_lo[o], &m_shift[o]);
+        }
+        const ereid_fc_int_rescale_params qi = {m_hi, m_lo, m_shift, pc ? units : 1};
+        memset(out_b, 0, (size_t)(batches * units));
+        check_status("fc_rescale_int", iter,
+                     ereid_fully_connected_rescale_int_s8(&ctx, &p, &qi, &id, input, &fd, filter, bias, &od, out_b));
+        check_equal(pc ? "fully_connected_rescale_int_s8 (per-channel) vs naive"
+                       : "fully_connected_rescale_int_s8 vs naive",
+                    iter, out_a, out_b, batches * units);
     }
 }
 
@@ -589,11 +796,13 @@ int main(int argc, char **argv)
     rng_state = argc > 2 ? strtoull(argv[2], NULL, 10) : 12345u;
     if (rng_state == 0) rng_state = 1;
     test_requant_edges();
+    test_fc_rescale_exact();
     test_arg_checks();
     for (int i = 0; i < iterations; i++) {
         sensitive = i % 2;
         test_conv(i);
         test_dw(i);
+        test_dw_fast(i);
         test_fc(i);
     }
     printf("iterations %d failures %d hash %016llx\n", iterations, failures, (unsigned long long)hash);

@@ -2,6 +2,7 @@
  * matrix-vector product over the channels of one input pixel. */
 #include "ereid_nn.h"
 #include "ereid_nn_support.h"
+#include "ereid_conv_im2col_s8.h"
 
 ereid_status ereid_convolve_1x1_s8(const ereid_context *ctx,
                                    const ereid_conv_params *conv_params,
@@ -17,6 +18,13 @@ ereid_status ereid_convolve_1x1_s8(const ereid_context *ctx,
         !EREID_CONV_1X1_APPLIES(conv_params, input_dims, filter_dims, output_dims)) {
         return EREID_ARG_ERROR;
     }
+#if EREID_USE_DSP
+    if (ereid_conv_im2col_usable(ctx, conv_params, filter_dims, output_dims)) {
+        ereid_conv_im2col_s8(ctx, conv_params, quant_params, input_dims, input, filter_dims, filter, bias,
+                             output_dims, output, EREID_GATHER_1X1);
+        return EREID_OK;
+    }
+#endif
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
     for (int32_t b = 0; b < input_dims->n; b++) {

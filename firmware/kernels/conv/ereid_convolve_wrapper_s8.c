@@ -1,6 +1,7 @@
 /* CONV_2D int8 entry point: picks the specialised kernel the shapes allow. */
 #include "ereid_nn.h"
 #include "ereid_nn_support.h"
+#include "ereid_conv_im2col_s8.h"
 
 ereid_status ereid_convolve_wrapper_s8(const ereid_context *ctx,
                                        const ereid_conv_params *conv_params,
@@ -30,10 +31,12 @@ int32_t ereid_convolve_wrapper_s8_get_buffer_size(const ereid_conv_params *conv_
                                                   const ereid_dims *filter_dims,
                                                   const ereid_dims *output_dims)
 {
-    /* Every path reads the input in place (no im2col), so none needs scratch. */
+    /* The im2col path's columns (every variant has one; without this scratch they read
+     * the input in place, slower). */
     (void)conv_params;
     (void)input_dims;
-    (void)filter_dims;
-    (void)output_dims;
-    return 0;
+    if (filter_dims == NULL || output_dims == NULL) {
+        return 0;
+    }
+    return ereid_conv_im2col_scratch_bytes(filter_dims, output_dims);
 }

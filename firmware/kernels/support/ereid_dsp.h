@@ -90,6 +90,30 @@ static inline int32_t ereid_smlatt(uint32_t a, uint32_t b, int32_t acc)
     return r;
 }
 
+/* SXTAB16: a + SXTB16(x), two independent 16-bit adds (wrapping). */
+static inline uint32_t ereid_sxtab16(uint32_t a, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+
+/* SXTAB16 of x rotated right by 8: a + bytes 1 and 3. */
+static inline uint32_t ereid_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+
+/* SMMULR: the high word of a*b, rounded (+2^31 before the shift). */
+static inline int32_t ereid_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 #else /* emulation */
 
 static inline uint32_t ereid_ror(uint32_t x, uint32_t r)
@@ -135,6 +159,21 @@ static inline int32_t ereid_smlabb(uint32_t a, uint32_t b, int32_t acc)
 static inline int32_t ereid_smlatt(uint32_t a, uint32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)ereid_hi16(a) * ereid_hi16(b)));
+}
+
+static inline uint32_t ereid_sxtab16(uint32_t a, uint32_t x)
+{
+    return ereid_sadd16(a, ereid_sxtb16(x));
+}
+
+static inline uint32_t ereid_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    return ereid_sadd16(a, ereid_sxtb16_ror8(x));
+}
+
+static inline int32_t ereid_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
 }
 
 #endif /* EREID_DSP_NATIVE */
