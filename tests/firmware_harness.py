@@ -11,15 +11,40 @@ from __future__ import annotations
 
 import ctypes as C
 import math
+import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgereid.firmware import kernel_abi as abi
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
+
+# The C test builds: include paths, warnings as errors, sanitizers, and the Cortex-M targets
+# the kernels must compile for warning-free.
+INCLUDES = [f"-I{FIRMWARE / 'include'}", f"-I{FIRMWARE / 'kernels' / 'support'}"]
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wshadow"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"]
+ARM_TARGETS = {
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
+    "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
+    "cortex-m3": ["-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"],  # no DSP: portable path
+}
+
+
+def need_tool(tool: str):
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed (tools/setup.sh installs it)")
+
+
+def run_checked(cmd, **kw):
+    res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+    assert res.returncode == 0, f"{' '.join(map(str, cmd))}\n{res.stdout}\n{res.stderr}"
+    return res
 
 
 def kernel_sources() -> list[Path]:

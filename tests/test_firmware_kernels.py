@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ctypes as C
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,27 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import firmware_harness as fh  # noqa: E402
 
 ROOT = fh.ROOT
-INCLUDES = [f"-I{ROOT / 'firmware' / 'include'}", f"-I{ROOT / 'firmware' / 'kernels' / 'support'}"]
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wshadow"]
-SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"]
-
-ARM_TARGETS = {
-    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
-    "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
-    "cortex-m3": ["-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"],  # no DSP: portable path
-}
-
-
-def _need(tool: str):
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} is not installed (tools/setup.sh installs it)")
-
-
-def _run(cmd, **kw):
-    res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
-    assert res.returncode == 0, f"{' '.join(map(str, cmd))}\n{res.stdout}\n{res.stderr}"
-    return res
+INCLUDES, STRICT, SANITIZE, ARM_TARGETS = fh.INCLUDES, fh.STRICT, fh.SANITIZE, fh.ARM_TARGETS
+_need, _run = fh.need_tool, fh.run_checked
 
 
 # ---- builds ------------------------------------------------------------------

@@ -22,6 +22,7 @@ from torch import nn
 
 from edgereid.errors import EdgereidError
 from edgereid.models import model_complexity
+from edgereid.models.switchable import reestimate_bn_statistics
 
 # torch_pruning and nncf are imported inside the functions that use them: optional
 # dependencies (tests skip without them), not needed to import the compress stage.
@@ -44,10 +45,6 @@ def make_importance(criterion: str):
     if criterion not in table:
         raise EdgereidError(f"unknown pruning criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
     return table[criterion]()
-
-
-def _images(batch):
-    return (batch[0] if isinstance(batch, (tuple, list)) else batch).float()
 
 
 def _count_macs(model: nn.Module, input_size) -> tuple[int, int]:
@@ -134,26 +131,7 @@ def recalibrate_bn(model: nn.Module, batches: Iterable, max_batches: int = 50) -
     re-estimation on those after fine-tuning was most of the 25-35 rank-1 points pruning
     seemed to cost.
     """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [(m, m.momentum) for m in bns]
-    was_training = model.training
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    try:
-        with torch.no_grad():
-            for i, batch in enumerate(batches):
-                if i >= max_batches:
-                    break
-                x = _images(batch)
-                if x.shape[0] > 1:
-                    model(x)
-    finally:
-        for m, mom in saved:
-            m.momentum = mom
-        model.train(was_training)
-    return model
+    return reestimate_bn_statistics(model, batches, max_batches)
 
 
 @dataclass(frozen=True)

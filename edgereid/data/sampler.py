@@ -21,6 +21,13 @@ def shard_batches(batches: list, num_replicas: int, rank: int) -> list:
     return batches[rank:per_rank * num_replicas:num_replicas]
 
 
+def _chunks(rng, idx: np.ndarray, k: int) -> list[np.ndarray]:
+    """One identity's images shuffled and cut into chunks of k (topped up with replacement
+    when it has fewer than k; a leftover of less than k dropped)."""
+    idx = rng.permutation(idx) if len(idx) >= k else rng.choice(idx, k, replace=True)
+    return [idx[i:i + k] for i in range(0, len(idx) - k + 1, k)]
+
+
 class PKSampler(Sampler):
     """Yields dataset indices; every consecutive `p * k` of them are one batch.
 
@@ -57,8 +64,7 @@ class PKSampler(Sampler):
         rng = np.random.default_rng([self.seed, self.epoch])
         chunks = {}
         for pid, idx in self.index_by_pid.items():
-            idx = rng.permutation(idx) if len(idx) >= self.k else rng.choice(idx, self.k, replace=True)
-            chunks[pid] = [idx[i:i + self.k] for i in range(0, len(idx) - self.k + 1, self.k)]
+            chunks[pid] = _chunks(rng, idx, self.k)
         batches = []
         while True:
             available = [pid for pid, c in chunks.items() if c]
@@ -117,15 +123,11 @@ class CrossModalSampler(Sampler):
     def set_epoch(self, epoch: int):
         self.epoch = int(epoch)
 
-    def _chunks(self, rng, idx: np.ndarray) -> list[np.ndarray]:
-        idx = rng.permutation(idx) if len(idx) >= self.k else rng.choice(idx, self.k, replace=True)
-        return [idx[i:i + self.k] for i in range(0, len(idx) - self.k + 1, self.k)]
-
     def _batches(self) -> list[np.ndarray]:
         if self._cache is not None and self._cache[0] == self.epoch:
             return self._cache[1]
         rng = np.random.default_rng([self.seed, self.epoch])
-        chunks = {pid: {m: self._chunks(rng, idx) for m, idx in d.items()} for pid, d in self.index_by_pid.items()}
+        chunks = {pid: {m: _chunks(rng, idx, self.k) for m, idx in d.items()} for pid, d in self.index_by_pid.items()}
         batches = []
         while True:
             available = [pid for pid, c in chunks.items() if c["visible"] and c["infrared"]]

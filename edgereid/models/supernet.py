@@ -21,7 +21,7 @@ from torch import nn
 
 from edgereid.errors import ModelError
 from edgereid.models.heads import ReidOutput, global_avg_pool
-from edgereid.models.switchable import _SwitchableBatchNorm, set_modality
+from edgereid.models.switchable import _SwitchableBatchNorm, reestimate_bn_statistics
 from edgereid.ops import Precision
 from edgereid.search_space import Architecture
 from edgereid.search_space.space import SearchSpace
@@ -210,31 +210,9 @@ class SuperNet(nn.Module):
         return ReidOutput(emb, [F.linear(emb, self.classifier.weight[:, :e])], [feat])
 
     def recalibrate(self, batches, max_batches: int = 20) -> "SuperNet":
-        """Re-estimate the active sub-network's BN statistics (cumulative average over
-        `batches`, training mode, no gradient), as Once-for-All does before evaluating one.
-        Batches are `(images, pids)` or two-modality `(images, (pids, modality))`."""
-        bns = [bn for m in self.modules() if isinstance(m, ElasticBatchNorm) for bn in m.norms()]
-        saved = [(bn, bn.momentum) for bn in bns]
-        was_training = self.training
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None
-        self.train()
-        try:
-            with torch.no_grad():
-                for i, batch in enumerate(batches):
-                    if i >= max_batches:
-                        break
-                    images = batch[0] if isinstance(batch, (tuple, list)) else batch
-                    targets = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
-                    if isinstance(targets, (tuple, list)):   # two-modality batch: (pids, modality)
-                        set_modality(self, targets[1])
-                    self(images)
-        finally:
-            for bn, momentum in saved:
-                bn.momentum = momentum
-            self.train(was_training)
-        return self
+        """Re-estimate the active sub-network's BN statistics (`reestimate_bn_statistics`:
+        cumulative average over `batches`), as Once-for-All does before evaluating one."""
+        return reestimate_bn_statistics(self, batches, max_batches)
 
 
 def copy_active_weights(supernet: SuperNet, net: nn.Module) -> nn.Module:

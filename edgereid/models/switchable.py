@@ -192,3 +192,34 @@ def make_switchable(model: nn.Module, switches) -> nn.Module:
 def bn_switches(model: nn.Module) -> str:
     """The model's BN config as a string of 0/1 (1 = split), in build order."""
     return "".join("1" if bn.split else "0" for bn in switchable_bns(model))
+
+
+def reestimate_bn_statistics(model: nn.Module, batches, max_batches: int = 50) -> nn.Module:
+    """Re-estimate every BatchNorm's running statistics on `batches` (cumulative average,
+    momentum None; train mode, no gradient, no weight change); the mode and momenta are
+    restored after. Batches are images, `(images, pids, ...)` or two-modality
+    `(images, (pids, modality))` (the modality is set for split BNs); a batch of one image
+    is skipped (no batch statistics)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m, m.momentum) for m in bns]
+    was_training = model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        with torch.no_grad():
+            for i, batch in enumerate(batches):
+                if i >= max_batches:
+                    break
+                images = (batch[0] if isinstance(batch, (tuple, list)) else batch).float()
+                targets = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
+                if isinstance(targets, (tuple, list)):
+                    set_modality(model, targets[1])
+                if images.shape[0] > 1:
+                    model(images)
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+        model.train(was_training)
+    return model

@@ -22,48 +22,13 @@
 
 #include "ereid_nn.h"
 #include "ereid_nn_requant.h"
+#include "test_support.h"
 #include "ereid_fc_rescale.h"
 
 #define MAX_ELEMS (2 * 12 * 12 * 40)
 #define MAX_FILTER (24 * 5 * 5 * 20)
 #define MAX_CH 64
 
-static uint64_t rng_state;
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-static int32_t rnd_range(int32_t lo, int32_t hi) /* inclusive */
-{
-    return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1));
-}
-
-static uint64_t hash = 1469598103934665603ULL;
-static void hash_bytes(const int8_t *p, int32_t n)
-{
-    for (int32_t i = 0; i < n; i++) {
-        hash ^= (uint8_t)p[i];
-        hash *= 1099511628211ULL;
-    }
-}
-
-static int failures;
-static void check_equal(const char *what, int iter, const int8_t *a, const int8_t *b, int32_t n)
-{
-    if (memcmp(a, b, (size_t)n) != 0) {
-        int32_t i = 0;
-        while (a[i] == b[i]) {
-            i++;
-        }
-        if (failures < 20) {
-            printf("FAIL %s iteration %d: first difference at %d (%d vs %d)\n", what, iter, (int)i, a[i], b[i]);
-        }
-        failures++;
-    }
-}
 static void check_status(const char *what, int iter, ereid_status st)
 {
     if (st != EREID_OK) {

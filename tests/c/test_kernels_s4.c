@@ -20,46 +20,13 @@
 
 #include "ereid_nn.h"
 #include "ereid_nn_requant.h"
+#include "test_support.h"
 
 #define MAX_ELEMS (2 * 12 * 12 * 40)
 #define MAX_FILTER (24 * 5 * 5 * 20)
 #define MAX_CH 64
 #define BIG_DEPTH 33001 /* > EREID_S4_CHUNK and odd */
 
-static uint64_t rng_state;
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-static int32_t rnd_range(int32_t lo, int32_t hi) /* inclusive */
-{
-    return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1));
-}
-
-static uint64_t hash = 1469598103934665603ULL;
-static void hash_bytes(const int8_t *p, int32_t n)
-{
-    for (int32_t i = 0; i < n; i++) {
-        hash ^= (uint8_t)p[i];
-        hash *= 1099511628211ULL;
-    }
-}
-
-static int failures;
-static void check_equal(const char *what, int iter, const int8_t *a, const int8_t *b, int32_t n)
-{
-    if (memcmp(a, b, (size_t)n) != 0) {
-        int32_t i = 0;
-        while (a[i] == b[i]) {
-            i++;
-        }
-        printf("FAIL %s (iteration %d): element %d is %d, expected %d\n", what, iter, i, b[i], a[i]);
-        failures++;
-    }
-}
 static void expect(const char *what, ereid_status got, ereid_status want)
 {
     if (got != want) {
