@@ -8,7 +8,8 @@ from edgereid.cli.params import POSITIVE, POSITIVE_FLOAT, SEED
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
               help="int8 .tflite model")
 @click.option("--board", required=True, help="board name (boards/<name>.yaml) or YAML path")
-@click.option("--port", default=None, help="serial port of a real board, e.g. /dev/ttyACM0 (default: QEMU)")
+@click.option("--port", default=None, help="serial port of a real board, e.g. /dev/ttyACM0 (default: the board's run.kind: QEMU, or a "
+                   "local process for the host board)")
 @click.option("--n", "n", default=64, show_default=True, type=POSITIVE, help="random inputs to run")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="seed of the random inputs")
 @click.option("--report", default=None, type=click.Path(dir_okay=False),
