@@ -44,6 +44,7 @@ TARGET_TESTS = {
     "test_hil.py::test_end_to_end_run_hil",          # run_hil under QEMU
     "test_hil.py::test_end_to_end_cli_exit_code",    # edgereid hil under QEMU
     "test_latency_profile.py::test_qemu_counts_add_up",
+    "test_latency_profile.py::test_qemu_times_low_bit_kernels_exactly",
 }
 
 

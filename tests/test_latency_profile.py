@@ -9,8 +9,9 @@ from edgereid.errors import LatencyError
 from edgereid.latency import LatencyTable, predict_kernels, profile
 from edgereid.latency.backends import QemuBackend, SshTarget, open_backend
 from edgereid.latency.fusion import FusedLayer, RULES
-from edgereid.latency.micromodels import spec_of, write_model
+from edgereid.latency.micromodels import micro_model_spec, spec_of, write_model
 from edgereid.latency.space_kernels import space_kernels
+from edgereid.ops import Kernel, Precision
 from edgereid.search_space import load_space
 
 
@@ -93,6 +94,39 @@ def test_qemu_counts_add_up(tmp_path):
     predicted = predict_kernels(fused, table).total
     # SysTick counts in steps of 40 instructions: allow a few ticks
     assert abs(predicted - counts[0]) <= 200, (predicted, counts[0])
+
+
+LOW_BIT = [Kernel.of("CONV_2D", (8, 4, 40), 24, precision=p) for p in (Precision.INT4, Precision.BINARY)]
+
+
+def test_host_times_binary_kernels_in_lce_interpreter(tmp_path):
+    """A binary conv's micro-model (LceQuantize + LceBconv2d) cannot run in LiteRT: the host
+    backend times it in LCE's interpreter, inside the worker, and says so in the provenance."""
+    from edgereid.tflite import lce_available
+
+    if not lce_available():
+        pytest.skip("Larq Compute Engine's interpreter is not installed (tools/setup.sh installs it)")
+    backend = open_backend(load_board("host"))
+    paths = [write_model(micro_model_spec(k), tmp_path / f"{k.precision.value}.tflite") for k in LOW_BIT]
+    results = dict(backend.measure(paths, 4, 1))
+    assert all(len(results[p]) == 4 and min(results[p]) > 0 for p in paths)
+    assert "larq-compute-engine" in backend.provenance(paths[1])["interpreter"]
+    assert backend.provenance(paths[0]) == {}        # int4 filters run in LiteRT
+
+
+def test_qemu_times_low_bit_kernels_exactly(tmp_path):
+    """int4 and binary micro-models run on mps2-an386 bit-exact against their reference
+    (LiteRT BUILTIN_REF / LCE's interpreter): a mismatch would warn while profiling."""
+    import warnings
+
+    from edgereid.latency.backends import HilMismatchWarning
+
+    paths = [write_model(micro_model_spec(k), tmp_path / f"{k.precision.value}.tflite") for k in LOW_BIT]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HilMismatchWarning)
+        counts = dict(QemuBackend(load_board("mps2-an386")).measure(paths, 1, 0))
+    int4, binary = (counts[p][0] for p in paths)
+    assert 0 < binary < int4          # 1-bit XOR-popcount beats 4-bit MACs on this layer
 
 
 def test_validate_records_resume_and_report(tmp_path):

@@ -1,4 +1,5 @@
 """Search space: sampling, JSON round trip, validation, fusion, and the .tflite it builds."""
+import dataclasses
 import random
 
 import pytest
@@ -116,18 +117,47 @@ def test_tflite_runs_in_litert(tmp_path):
     assert interp.get_tensor(out["index"]).shape[-1] == arch.head.embedding
 
 
-@pytest.mark.parametrize("precision, why", [("binary", "1-bit"), ("int4", "4-bit")])
-def test_binary_and_int4_blocks_are_refused_by_the_int8_builder(tmp_path, precision, why):
+@pytest.mark.parametrize("precision, ops", [("int4", {"CONV_2D"}), ("binary", {"CUSTOM:LceQuantize", "CUSTOM:LceBconv2d"})])
+def test_int4_and_binary_blocks_are_written_and_read_back_as_their_kernels(tmp_path, precision, ops):
+    from edgereid.tflite.reader import read_graph
+
     arch = Architecture(input_shape=(16, 8, 3), stem=Stem(width=8),
-                        blocks=(Block(width=8, precision=precision, bn=("shared",) * 3),), head=Head(embedding=16))
-    with pytest.raises(ModelError, match=why):
-        to_tflite(arch, tmp_path / "b.tflite")
-    assert not (tmp_path / "b.tflite").exists()
-    # their kernels still have keys, sizes and MACs: binary/int4 weights on the full convs only
+                        blocks=(Block(width=8, expand=2, precision=precision, bn=("shared",) * 3),),
+                        head=Head(embedding=16))
     kernels = [f.kernel for f in architecture_kernels(arch, LITERT)]
+    # low-bit weights on the block's full convs only: the stem, depthwise and head stay int8
     assert {k.precision for k in kernels if k.op == "CONV_2D"} == {Precision.INT8, Precision(precision)}
     assert all(k.precision is Precision.INT8 for k in kernels if k.op != "CONV_2D")
     assert all(k.key().split("/")[-2] == k.precision.value for k in kernels)
+    path = to_tflite(arch, tmp_path / "b.tflite")
+    graph = read_graph(path)
+    assert ops <= {op.kind for op in graph.ops}
+    # the file reads back as exactly these kernels (an LceQuantize + LceBconv2d pair is one binary CONV_2D)
+    assert [f.kernel for f in read_kernels(path)] == kernels
+
+
+def test_binary_architecture_runs_in_lce_interpreter(tmp_path):
+    import numpy as np
+
+    from edgereid.tflite import LceRunner, lce_available
+
+    if not lce_available():
+        pytest.skip("Larq Compute Engine's interpreter is not installed (tools/setup.sh installs it)")
+    arch = sample(load_space("mcu-mixed").with_precisions(["binary"]), random.Random(3))
+    arch = dataclasses.replace(arch, input_shape=(32, 16, 3))
+    with LceRunner(to_tflite(arch, tmp_path / "b.tflite")) as runner:
+        x = np.random.default_rng(0).integers(-128, 128, runner.inputs[0].shape).astype(np.int8)
+        (y,) = runner.run([x])
+    assert y.dtype == np.int8 and y.shape[-1] == arch.head.embedding and len(np.unique(y)) > 4
+
+
+def test_mixed_space_adds_int4_and_binary_twins_of_the_block_convs():
+    mixed = {k.key(): k for k in space_kernels(load_space("mcu-mixed"), LITERT)}
+    int8 = {k.key() for k in space_kernels(load_space("mcu"), LITERT)}
+    assert int8 <= set(mixed)
+    extra = [k for key, k in mixed.items() if key not in int8]
+    assert {k.precision for k in extra} == {Precision.INT4, Precision.BINARY}
+    assert all(k.op == "CONV_2D" and k.kernel_h == 1 for k in extra)
 
 
 def test_space_kernels_cover_every_sampled_architecture():

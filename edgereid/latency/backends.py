@@ -21,7 +21,7 @@ from edgereid.errors import LatencyError, TFLiteError
 from edgereid.latency.runtime import runtime_of
 from edgereid.latency.table import host_description
 from edgereid.resources import board_probe_script
-from edgereid.tflite import LiteRTRunner, seeded_inputs
+from edgereid.tflite import LCE_VERSION, LceRunner, LiteRTRunner, seeded_inputs, uses_lce
 
 
 class HilMismatchWarning(UserWarning):
@@ -69,13 +69,30 @@ class Backend:
     def measure(self, paths: list[Path], repeats: int, warmup: int):
         raise NotImplementedError
 
+    def provenance(self, path) -> dict:
+        """What a measured entry of the model at `path` records beyond the backend's runtime."""
+        return {}
+
 
 class LocalBackend(Backend):
-    """This machine, LiteRT interpreter with one thread (the `host` board)."""
+    """This machine, LiteRT interpreter with one thread (the `host` board); a model holding
+    Larq Compute Engine ops (binary convs) runs in LCE's interpreter instead, with its
+    optimized kernels, XNNPACK for its builtin ops and one thread, timed inside its worker process."""
+
+    def provenance(self, path) -> dict:
+        if uses_lce(path):
+            return {"interpreter": f"larq-compute-engine {LCE_VERSION} (optimized bconv kernels, XNNPACK, 1 thread)"}
+        return {}
 
     def measure(self, paths, repeats, warmup):
         for path in paths:
-            try:   # LiteRT's default (optimized) kernels, one thread: what the host table times
+            try:
+                if uses_lce(path):
+                    with LceRunner(path, optimized=True) as lce:
+                        samples = lce.time(seeded_inputs(lce.inputs, 1, 0)[0], repeats, warmup)
+                    yield Path(path), samples
+                    continue
+                # LiteRT's default (optimized) kernels, one thread: what the host table times
                 runner = LiteRTRunner(path, reference_kernels=False, num_threads=1)
                 runner.set_inputs(seeded_inputs(runner.inputs, 1, 0)[0])
             except TFLiteError as exc:

@@ -142,7 +142,8 @@ def profile(board, transport: str | None = None, space: str | None = None, repea
                         kernel = paths[model_path]
                         s = summarize(samples)
                         entry = Entry(max(s.median - base, 0.0), s.iqr, s.n,
-                                      measured_provenance(backend.runtime, backend.transport, backend.host),
+                                      measured_provenance(backend.runtime, backend.transport, backend.host,
+                                                          **backend.provenance(model_path)),
                                       s.dropped)
                         table.put(kernel, entry)
                         table.save()

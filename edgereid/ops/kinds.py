@@ -144,15 +144,17 @@ class OpKind:
         """Input shape (H, W, C) of a micro-model running `k` alone, and the op's inputs in it."""
         return (k.in_h, k.in_w, k.in_c), ("input",) * self.operands
 
+    # Weight precisions other than int8 the builder writes for this kind ("weights": <precision>).
+    builder_precisions: tuple[Precision, ...] = ()
+
     def builder_op(self, k, name: str, inputs) -> dict:
-        """The edgereid.tflite.builder op spec of `k`: int8, or int4 weights of a weighted builtin op
-        (the builder's "weights": "int4", INT4 filters with int8 activations)."""
-        int4 = k.precision is Precision.INT4 and self.weighted
-        if k.precision is not Precision.INT8 and not int4:
+        """The edgereid.tflite.builder op spec of `k`: int8, or another weight precision the builder
+        writes for this kind (int4: INT4 filters; binary: an LCE binary conv; activations int8)."""
+        if k.precision is not Precision.INT8 and k.precision not in self.builder_precisions:
             raise ModelError(f"{name}: {k.precision} kernels cannot be built as TFLite with the builder "
                              f"({k.key()})")
         op = {"name": name, "inputs": list(inputs), "op": self.name, **self._builder_options(k, name)}
-        return {**op, "weights": "int4"} if int4 else op
+        return op if k.precision is Precision.INT8 else {**op, "weights": k.precision.value}
 
     def _builder_options(self, k, name: str) -> dict:
         raise ModelError(f"{name}: no builder for kernel {k.key()}")
@@ -162,6 +164,7 @@ class WeightedOp(OpKind):
     """An op with a weight tensor [Cout, KH, KW, Cin / groups] (or its layout's equivalent)."""
 
     weighted = True
+    builder_precisions = (Precision.INT4,)
 
     def macs(self, k) -> int:
         oh, ow, oc = self.output_shape(k)
@@ -194,6 +197,9 @@ class WeightedOp(OpKind):
 
 
 class Conv2D(WeightedOp):
+    # A binary CONV_2D is written as LceQuantize + LceBconv2d with int8 activations in and out.
+    builder_precisions = (Precision.INT4, Precision.BINARY)
+
     def fields(self, in_shape, out_c, kernel=1, stride=1, precision=Precision.INT8) -> dict:
         return dict(super().fields(in_shape, out_c, kernel, stride, precision), kernel_h=kernel, kernel_w=kernel,
                     stride_h=stride, stride_w=stride, groups=1, padding="SAME")

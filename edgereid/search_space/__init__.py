@@ -2,7 +2,7 @@
 
 `sample(load_space("mcu"), random.Random(0))` draws an `Architecture`;
 `fused_layers(arch, RULES["litert-v1"])` lists the kernels it runs;
-`to_tflite(arch, path, seed)` writes it as a full-int8 .tflite with random weights
+`to_tflite(arch, path, seed)` writes it as an int8-activation .tflite with random weights
 (enough for latency), built with edgereid.tflite.builder from the op registry's specs.
 """
 from edgereid.search_space.architecture import (Architecture, Block, Head, Stem, load_architecture,

@@ -74,10 +74,20 @@ def _mcu(name: str, input_shape: tuple[int, int, int]) -> SearchSpace:
     )
 
 
+# Every block's 1x1 convs at int8, int4 (4-bit weights) or binary (LCE binary conv) weights.
+LOW_BIT = (Precision.INT8, Precision.INT4, Precision.BINARY)
+
+
+def _mixed(base: SearchSpace, name: str) -> SearchSpace:
+    blocks = tuple(BlockChoices(b.widths, b.depths, b.kernels, b.strides, b.expands, LOW_BIT) for b in base.blocks)
+    return SearchSpace(name, base.input_shape, base.stem, blocks, base.embeddings, base.bn_choices)
+
+
 SPACES = {
     "mcu": _mcu("mcu", (128, 64, 3)),
     "tiny": _mcu("tiny", (32, 16, 3)),
 }
+SPACES["mcu-mixed"] = _mixed(SPACES["mcu"], "mcu-mixed")
 DEFAULT_SPACE = "mcu"
 
 

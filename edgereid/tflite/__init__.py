@@ -8,13 +8,12 @@ from edgereid.tflite.flatbuf import METADATA_NAME, check_no_float_ops, read_meta
 from edgereid.tflite.ir import (CUSTOM_PREFIX, Graph, Op, Tensor, custom_kind, pack_bits, pack_int4, unpack_bits,
                                 unpack_int4)
 from edgereid.tflite.reader import custom_codes, parse_graph, read_graph
-from edgereid.tflite.reference import (LCE_CUSTOM_CODES, LceRunner, LiteRTRunner, SegmentedRunner, TensorSpec,
-                                       lce_available,
-                                       reference_runner, seeded_inputs, uses_lce)
+from edgereid.tflite.reference import (LCE_CUSTOM_CODES, LCE_VERSION, LceRunner, LiteRTRunner, SegmentedRunner,
+                                       TensorSpec, lce_available, reference_runner, seeded_inputs, uses_lce)
 from edgereid.tflite.writer import write_graph
 
 __all__ = ["Graph", "Op", "Tensor", "CUSTOM_PREFIX", "custom_kind", "pack_int4", "unpack_int4", "pack_bits",
            "unpack_bits", "read_graph", "parse_graph", "custom_codes", "write_graph", "METADATA_NAME",
            "read_metadata", "check_no_float_ops", "seeded_inputs", "TensorSpec", "LiteRTRunner", "LceRunner",
            "SegmentedRunner",
-           "reference_runner", "lce_available", "uses_lce", "LCE_CUSTOM_CODES"]
+           "reference_runner", "lce_available", "uses_lce", "LCE_CUSTOM_CODES", "LCE_VERSION"]

@@ -24,7 +24,10 @@ in front (the int8 tensor is named "<name>_q"); "float_output": True appends a
 DEQUANTIZE. Weights are random int8 from numpy's seeded generator, conv/depthwise
 weights per-channel quantized (quantized_dimension 0 / 3), activations asymmetric;
 "weights": "int4" in a CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED op makes its filter
-an INT4 tensor (values in [-7, 7], packed two per byte) with int8 activations.
+an INT4 tensor (values in [-7, 7], packed two per byte) with int8 activations;
+"weights": "binary" in a CONV_2D writes it in the Larq Compute Engine format, int8 in and
+out: LceQuantize (int8 -> bitpacked) then LceBconv2d (bitpacked filter, SAME padding with
+pad_values 1, float multiplier and bias, int8 output with the fused activation).
 Output scales not given in an op's "output": {"scale", "zero_point"} are chosen so the
 output spreads over the int8 range. The same spec gives the same bytes.
 """
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgereid.errors import TFLiteError
-from edgereid.tflite.ir import Graph, Op, Tensor, numpy_dtype, pack_int4
+from edgereid.tflite.ir import Graph, Op, Tensor, numpy_dtype, pack_bits, pack_int4
 from edgereid.tflite.writer import write_graph
 
 __all__ = ["build_model", "ModelBuilder", "TensorInfo", "OP_VERSIONS"]
@@ -170,7 +173,7 @@ _WEIGHT_DTYPES = {"int8": (1.0, 73.0), "int4": (16.0, 4.3)}   # dtype -> (scale 
 def _weight_dtype(op: dict, name: str) -> str:
     dtype = op.get("weights", "int8")
     if dtype not in _WEIGHT_DTYPES:
-        raise TFLiteError(f"op {name}: weights {dtype!r}, expected int8 or int4")
+        raise TFLiteError(f"op {name}: weights {dtype!r}, expected int8, int4 or binary (CONV_2D only)")
     return dtype
 
 
@@ -183,7 +186,45 @@ def _weights_of(b: ModelBuilder, shape, dtype: str) -> np.ndarray:
 _Q_STD = 60.0  # std of a uniformly random int8 value around its zero point, roughly
 
 
+_LCE_ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}   # TFLite's enum, as LCE stores it
+
+
+def _binary_conv(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    """int8 x -> LceQuantize -> LceBconv2d (int8 output): a binary conv with int8 activations."""
+    n, h, w, c = x.shape
+    kh, kw = _pair(op.get("kernel"), (3, 3))
+    sh, sw = _pair(op.get("stride"), (1, 1))
+    dh, dw = _pair(op.get("dilation"), (1, 1))
+    padding = op.get("padding", "SAME")
+    if padding not in _PADDING:
+        raise TFLiteError(f"op {name}: padding {padding!r}, expected SAME or VALID")
+    oc, words = int(op["filters"]), (c + 31) // 32
+    packed = b.tensor(f"{name}_packed", (n, h, w, words), "int32")
+    b.op("CUSTOM:LceQuantize", [x.index], [packed.index])
+    signs = np.where(b.rng.integers(0, 2, (oc, kh, kw, c)) == 1, -1.0, 1.0)
+    ft = b.tensor(f"{name}_w", (oc, kh, kw, words), "int32", data=pack_bits(signs))
+    # The accumulator is a sum of kh * kw * c products of +-1: std sqrt(fan_in).
+    mult = (b.rng.uniform(0.5, 1.5, oc) * b.rng.choice([-1.0, 1.0], oc)).astype(np.float32)
+    fan_in = kh * kw * c
+    bias = b.rng.uniform(-1.0, 1.0, oc).astype(np.float32) * np.float32(math.sqrt(fan_in))
+    mt = b.tensor(f"{name}_mult", (oc,), "float32", data=mult)
+    bt = b.tensor(f"{name}_bias", (oc,), "float32", data=bias)
+    oh, ow = out_size(padding, h, kh, sh, dh), out_size(padding, w, kw, sw, dw)
+    o_scale, o_zp = _out_quant(b, op, math.sqrt(2.0 * fan_in), x)
+    y = b.tensor(name, (n, oh, ow, oc), "int8", scale=o_scale, zero_point=o_zp)
+    b.op("CUSTOM:LceBconv2d", [packed.index, ft.index, mt.index, bt.index, -1], [y.index], {
+        "channels_in": c, "dilation_height_factor": dh, "dilation_width_factor": dw,
+        "fused_activation_function": _LCE_ACTIVATIONS[_activation(op)], "pad_values": 1,
+        "padding": _PADDING.index(padding), "stride_height": sh, "stride_width": sw})
+    return y
+
+
 def _conv_like(b: ModelBuilder, op: dict, x: TensorInfo, name: str, depthwise: bool) -> TensorInfo:
+    if op.get("weights") == "binary":
+        if depthwise:
+            raise TFLiteError(f"op {name}: binary weights are written for CONV_2D only (LceBconv2d), "
+                              "not DEPTHWISE_CONV_2D")
+        return _binary_conv(b, op, x, name)
     n, h, w, c = x.shape
     kh, kw = _pair(op.get("kernel"), (3, 3))
     sh, sw = _pair(op.get("stride"), (1, 1))

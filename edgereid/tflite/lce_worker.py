@@ -1,6 +1,6 @@
 """Larq Compute Engine's interpreter in a process of its own (started by reference.LceRunner).
 
-    python -I lce_worker.py RUNTIME_DIR
+    python -I lce_worker.py RUNTIME_DIR [optimized]
 
 RUNTIME_DIR holds `larq_compute_engine` and numpy < 2: the interpreter extension was
 built with a pybind11 that reads numpy 1's dtype layout, so under numpy 2 every input
@@ -8,10 +8,17 @@ reads as 0 bytes and every output is a copy of its first element. Only the exten
 is loaded (importing the package would import TensorFlow), and this file imports
 nothing from edgereid, so it runs against that numpy alone.
 
+With `optimized` the interpreter uses LCE's optimized bconv kernels and the XNNPACK
+delegate for the builtin ops (what a deployment runs, and what latency is timed on, as
+LiteRT's default kernels are for int8 models); without, its reference bconv kernel and
+the builtin kernels (the oracle).
+
 Frames on stdin/stdout: 8-byte little-endian length, then the payload. In: first the
 .tflite bytes, then per inference an .npz of the inputs (arr_0, arr_1, ... in graph
-order). Out: b"O" + JSON of the input/output specs after the model, b"O" + .npz of
-the outputs after each inference, or b"E" + an error message.
+order), or b"T" + two 8-byte counts (warm-up runs, timed runs) + such an .npz to time
+the interpreter here, without the pipe in the measurement. Out: b"O" + JSON of the
+input/output specs after the model, b"O" + .npz of the outputs after each inference,
+b"O" + JSON of the timed runs' seconds, or b"E" + an error message.
 """
 import importlib.util
 import io
@@ -19,6 +26,7 @@ import json
 import os
 import struct
 import sys
+import time
 
 EXTENSION = os.path.join("larq_compute_engine", "tflite", "python", "interpreter_wrapper_lite.so")
 
@@ -55,6 +63,18 @@ def _specs(np, shapes, types, scales, zero_points):
              "zero_point": _plain(zp)} for shape, dtype, scale, zp in zip(shapes, types, scales, zero_points)]
 
 
+def time_runs(interp, arrays, warmup: int, repeats: int) -> list:
+    """Seconds of each of `repeats` inferences after `warmup` untimed ones."""
+    for _ in range(warmup):
+        interp.predict(arrays)
+    seconds = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        interp.predict(arrays)
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
 def main(argv) -> int:
     runtime = argv[1]
     sys.path.insert(0, runtime)
@@ -72,8 +92,9 @@ def main(argv) -> int:
         spec = importlib.util.spec_from_file_location("interpreter_wrapper_lite", path)
         wrapper = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(wrapper)
+        optimized = len(argv) > 2 and argv[2] == "optimized"
         # flatbuffer, threads, use_reference_bconv, use_indirect_bgemm, use_xnnpack
-        interp = wrapper.LiteInterpreter(model, 1, True, False, False)
+        interp = wrapper.LiteInterpreter(model, 1, not optimized, False, optimized)
         described = {"numpy": np.__version__,
                      "inputs": _specs(np, interp.input_shapes, interp.input_types, interp.input_scales,
                                       interp.input_zero_points),
@@ -88,8 +109,15 @@ def main(argv) -> int:
         if frame is None:
             return 0
         try:
+            timing = frame[:1] == b"T"
+            if timing:
+                warmup, repeats = struct.unpack("<QQ", frame[1:17])
+                frame = frame[17:]
             with np.load(io.BytesIO(frame), allow_pickle=False) as npz:
                 arrays = [np.ascontiguousarray(npz[f"arr_{i}"]) for i in range(len(npz.files))]
+            if timing:
+                write_frame(stdout, b"O", json.dumps(time_runs(interp, arrays, warmup, repeats)).encode())
+                continue
             outputs = interp.predict(arrays)
             buf = io.BytesIO()
             np.savez(buf, *[np.asarray(y) for y in outputs])

@@ -193,7 +193,8 @@ class LceRunner:
 
     name = "Larq Compute Engine (reference bconv)"
 
-    def __init__(self, model):
+    def __init__(self, model, optimized: bool = False):
+        """`optimized`: LCE's optimized bconv kernels instead of the reference one (for timing)."""
         runtime = lce_runtime_dir()
         if not lce_available():
             raise TFLiteError(f"Larq Compute Engine's interpreter is not installed in {runtime}: "
@@ -201,7 +202,8 @@ class LceRunner:
         self._model_name = _model_name(model)
         self._stderr, self._log_seen = tempfile.TemporaryFile(), 0
         self._proc = subprocess.Popen([sys.executable, "-I", str(Path(__file__).with_name("lce_worker.py")),
-                                       str(runtime)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       str(runtime)] + (["optimized"] if optimized else []),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self._stderr)
         try:
             described = json.loads(self._request(_model_bytes(model), "load"))
@@ -247,16 +249,28 @@ class LceRunner:
         return f" ({text[-1500:]})" if text else ""
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self._check(arrays)
+        buf = io.BytesIO()
+        np.savez(buf, *[np.ascontiguousarray(x) for x in arrays])
+        with np.load(io.BytesIO(self._request(buf.getvalue(), "run")), allow_pickle=False) as npz:
+            return [npz[f"arr_{i}"] for i in range(len(npz.files))]
+
+    def _check(self, arrays: Sequence[np.ndarray]) -> None:
         if len(arrays) != len(self.inputs):
             raise TFLiteError(f"the model takes {len(self.inputs)} input(s), got {len(arrays)}")
         for i, (x, spec) in enumerate(zip(arrays, self.inputs)):
             if np.dtype(x.dtype) != spec.dtype or tuple(x.shape) != spec.shape:
                 raise TFLiteError(f"input {i}: {x.dtype} {list(x.shape)} given, the model takes "
                                   f"{spec.dtype} {list(spec.shape)}")
+
+    def time(self, arrays: Sequence[np.ndarray], repeats: int, warmup: int = 0) -> list[float]:
+        """Seconds per inference of `repeats` runs on `arrays` after `warmup` ones, timed inside the
+        worker (the pipe and the .npz coding are not in the figures)."""
+        self._check(arrays)
         buf = io.BytesIO()
         np.savez(buf, *[np.ascontiguousarray(x) for x in arrays])
-        with np.load(io.BytesIO(self._request(buf.getvalue(), "run")), allow_pickle=False) as npz:
-            return [npz[f"arr_{i}"] for i in range(len(npz.files))]
+        payload = b"T" + struct.pack("<QQ", int(warmup), int(repeats)) + buf.getvalue()
+        return [float(t) for t in json.loads(self._request(payload, "time"))]
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
