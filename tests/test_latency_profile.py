@@ -137,23 +137,23 @@ def test_validate_records_resume_and_report(tmp_path):
     summary = validate("host", n=2, space="tiny", repeats=5, warmup=1, out_dir=tmp_path, table_file=lut,
                        progress=False)
     assert summary.n == 2 and summary.fitted_share == 0.0 and 0.0 <= summary.within <= 1.0
-    data = json.loads((tmp_path / "latency" / "host.json").read_text())
+    data = json.loads((tmp_path / "latency" / "host_tiny.json").read_text())
     first = [r["date"] for r in data["records"]]
     summary = validate("host", n=3, space="tiny", repeats=5, warmup=1, out_dir=tmp_path, table_file=lut,
                        resume=True, progress=False)
-    data = json.loads((tmp_path / "latency" / "host.json").read_text())
+    data = json.loads((tmp_path / "latency" / "host_tiny.json").read_text())
     assert summary.n == 3 and [r["date"] for r in data["records"]][:2] == first
     assert [r["index"] for r in data["records"]] == [0, 1, 2]
-    assert (tmp_path / "latency" / "host.png").stat().st_size > 0
+    assert (tmp_path / "latency" / "host_tiny.png").stat().st_size > 0
     report = (tmp_path / "latency.md").read_text()
     assert "| host | tiny | s | 3 |" in report and "--validate --board host" in report
     # records measured by another runtime version are measured again, not mixed in
     data["runtime"] = dict(data["runtime"], version="0.0-other")
-    (tmp_path / "latency" / "host.json").write_text(json.dumps(data))
+    (tmp_path / "latency" / "host_tiny.json").write_text(json.dumps(data))
     with pytest.warns(UserWarning, match="measuring them again"):
         summary = validate("host", n=1, space="tiny", repeats=3, warmup=1, out_dir=tmp_path, table_file=lut,
                            resume=True, progress=False)
-    data = json.loads((tmp_path / "latency" / "host.json").read_text())
+    data = json.loads((tmp_path / "latency" / "host_tiny.json").read_text())
     assert summary.n == 1 and [r["index"] for r in data["records"]] == [0]          # 1 and 2 dropped, 0 anew
     assert data["runtime"]["version"] != "0.0-other"
 

@@ -26,7 +26,7 @@ def _echo_warnings(caught) -> None:
 @click.option("--table", "table_file", default=None, type=click.Path(dir_okay=False),
               help="--validate: table to predict from (default: the board's latency_table)")
 @click.option("--results-dir", default="out", show_default=True, type=click.Path(file_okay=False),
-              help="--validate: writes <dir>/latency/<board>.json, .png and <dir>/latency.md")
+              help="--validate: writes <dir>/latency/<board>_<space>.json, .png and <dir>/latency.md")
 @click.option("--flash-cmd", default=None, callback=shell_template("elf"),
               help="serial only: shell command writing {elf} to the board ({elf} is its only placeholder)")
 @click.option("--limit", default=None, type=NON_NEGATIVE, help="stop after this many new entries (resume later)")

@@ -49,8 +49,9 @@ class ValidationSummary:
                 f"{100 * self.fitted_share:.1f}% of kernels not in the table (fitted)")
 
 
-def _results_file(out_dir: Path, board: str) -> Path:
-    return out_dir / "latency" / f"{board}.json"
+def _results_file(out_dir: Path, board: str, space: str) -> Path:
+    """One records file per board and search space (board and space names hold no underscore)."""
+    return out_dir / "latency" / f"{board}_{space}.json"
 
 
 def _load_records(path: Path, board, space: str, seed: int, resume: bool) -> dict:
@@ -95,7 +96,7 @@ def validate(board, n: int = 200, space: str | None = None, resume: bool = False
     search_space = load_space(space)
     rules = rules_for_board(board)
     table = LatencyTable.load(table_file) if table_file else load_table(board)
-    path = _results_file(out_dir, board.name)
+    path = _results_file(out_dir, board.name, search_space.name)
     data = _load_records(path, board, search_space.name, seed, resume)
     done = {r["index"] for r in data["records"]}
     with open_backend(board, transport, jobs=jobs) as backend, \
@@ -142,7 +143,7 @@ def validate(board, n: int = 200, space: str | None = None, resume: bool = False
             bar.close()
     records = [r for r in data["records"] if r["index"] < n]
     summary = summarize_records(board.name, data["unit"], records)
-    plot_scatter(records, summary, out_dir / "latency" / f"{board.name}.png")
+    plot_scatter(records, summary, path.with_suffix(".png"))
     write_report(out_dir)
     return summary
 
@@ -193,12 +194,16 @@ def write_report(out_dir: Path) -> Path:
     """<out_dir>/latency.md from every board's validation records present in <out_dir>/latency/."""
     out_dir = Path(out_dir)
     lines = ["# Latency prediction vs measurement", "",
-             "Random architectures from the search space are built as int8 .tflite, measured end to end on the "
+             "Random architectures from the search space are built as .tflite at their blocks' precisions "
+             "(space mcu: int8; space mcu-mixed: each block's 1x1 convs int8, int4 filters, or binary convs in "
+             "the Larq Compute Engine format with int8 activations in and out), measured end to end on the "
              "target and predicted from the board's latency table (per-inference overhead + sum of fused kernel "
              "entries; kernels missing from the table come from a per-op model fitted to the table and are "
              "counted below). Host: LiteRT, one thread, median of many runs (wall-clock, disturbed by whatever "
-             "else runs). QEMU boards: HIL instruction counts under -icount shift=0 (deterministic, read "
-             "through SysTick in whole ticks of 40 instructions on mps2, 31.25 on mps3).", "",
+             "else runs); a file with binary convs runs in LCE's interpreter (optimized kernels, XNNPACK for "
+             "the builtin ops, one thread). QEMU boards: HIL instruction counts under -icount shift=0 "
+             "(deterministic, read through SysTick in whole ticks of 40 instructions on mps2, 31.25 on mps3); "
+             "every output is checked against LiteRT BUILTIN_REF, or LCE's interpreter for binary convs.", "",
              "QEMU counts instructions, not cycles: memory wait states are not modelled, so where the weights "
              "and the arena lie (mps3-an547: weights in DDR, arena in SRAM) does not change a count, and a real "
              "core adds stalls and multi-beat Helium instructions. A table holds for the firmware sources it "
@@ -228,8 +233,7 @@ def write_report(out_dir: Path) -> Path:
                      f"via {data.get('transport')} on {data.get('host')} | {_dates(data['records'])} |")
     lines.append("")
     for f in files:
-        board = f.stem
-        if (f.parent / f"{board}.png").exists():
-            lines += [f"![{board}](latency/{board}.png)", ""]
+        if f.with_suffix(".png").exists():
+            lines += [f"![{f.stem}](latency/{f.stem}.png)", ""]
     lines.append(f"Generated {now_utc()} on {host_description()}.")
     return write_text(out_dir / "latency.md", "\n".join(lines) + "\n")

@@ -232,9 +232,9 @@ class LceRunner:
         except (BrokenPipeError, OSError):
             reply = b""
         if len(reply) < 1 or len(reply) != size:
+            log = self._log()
             self.close()
-            raise TFLiteError(f"Larq Compute Engine's worker died during {what} of {self._model_name}"
-                              + self._log())
+            raise TFLiteError(f"Larq Compute Engine's worker died during {what} of {self._model_name}" + log)
         if reply[:1] == b"E":
             raise TFLiteError(f"Larq Compute Engine cannot {what} {self._model_name}: {reply[1:].decode()}"
                               + self._log())
@@ -282,6 +282,7 @@ class LceRunner:
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+        self._stderr.close()
 
     def __enter__(self):
         return self
