@@ -45,6 +45,7 @@ TARGET_TESTS = {
     "test_hil.py::test_end_to_end_cli_exit_code",    # edgereid hil under QEMU
     "test_latency_profile.py::test_qemu_counts_add_up",
     "test_latency_profile.py::test_qemu_times_low_bit_kernels_exactly",
+    "test_firmware_variants.py::test_split_bn_variants_bit_exact_in_qemu",
 }
 
 

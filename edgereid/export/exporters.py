@@ -69,9 +69,26 @@ def _static_int8_config():
         is_per_channel=True, is_dynamic=False)))
 
 
+def select_modality(model: nn.Module, modality: str | None, model_name: str | None = None) -> nn.Module:
+    """The model to export for `modality` ("visible" / "infrared"): split (per-modality) BNs
+    become that modality's plain BNs (`edgereid.models.for_modality`), so they fold into their
+    convs like any BN. A model with split BNs needs a modality; one without takes any (or none)."""
+    from edgereid.models.switchable import MODALITIES, for_modality, switchable_bns
+
+    name = model_name or getattr(model, "model_name", None) or type(model).__name__
+    if modality is not None and modality not in MODALITIES:
+        raise ExportError(f"modality {modality!r}: expected {' or '.join(repr(m) for m in MODALITIES)}")
+    bns = switchable_bns(model)
+    split = sum(bn.split for bn in bns)
+    if split and modality is None:
+        raise ExportError(f"{name} has {split} split (per-modality) BN layers: export one modality at a time, "
+                          f"modality={' or '.join(repr(m) for m in MODALITIES)} (CLI: --modality)")
+    return for_modality(model, modality if split else None) if bns else model
+
+
 def export_tflite(model: nn.Module, path, input_size=(128, 64), int8: bool = False,
                   preprocess: dict | None = None, model_name: str | None = None,
-                  extra_metadata: dict | None = None) -> Path:
+                  extra_metadata: dict | None = None, modality: str | None = None) -> Path:
     """Write a .tflite with NHWC input [1, H, W, 3] and the embedding [1, D] as output.
 
     - float: `model` is an eval-mode nn.Module.
@@ -82,12 +99,20 @@ def export_tflite(model: nn.Module, path, input_size=(128, 64), int8: bool = Fal
 
     Preprocessing, model name, edgereid version and the int8 input/output scale and zero
     point are stored as JSON in the Model.metadata entry "edgereid".
+
+    `modality`: a model with split (per-modality, CM-NAS) BNs exports one modality at a
+    time (`select_modality`); an int8 graph was quantized from that modality's model
+    already (`select_modality` before `quantize`), so there it is only recorded.
     """
     import litert_torch
 
     path = Path(path)
     h, w = (int(s) for s in (preprocess or {}).get("size", input_size))
     model_name = model_name or getattr(model, "model_name", None) or type(model).__name__
+    if not _is_quantized_graph(model):
+        model = select_modality(model, modality, model_name)
+    if modality is not None:
+        extra_metadata = {**(extra_metadata or {}), "modality": modality}
     if int8 and not _is_quantized_graph(model):
         raise ExportError(f"int8 TFLite export takes a quantized model: quantize {model_name} first "
                           "(edgereid.compress.quantize(model, calib) or quantize_qat)")
@@ -129,8 +154,9 @@ def export_tflite(model: nn.Module, path, input_size=(128, 64), int8: bool = Fal
 
 
 def export_onnx(model: nn.Module, path, input_size=(128, 64), preprocess: dict | None = None,
-                model_name: str | None = None, opset: int = 18) -> Path:
-    """Float ONNX (NCHW input [1, 3, H, W], dynamic batch), metadata in metadata_props."""
+                model_name: str | None = None, opset: int = 18, modality: str | None = None) -> Path:
+    """Float ONNX (NCHW input [1, 3, H, W], dynamic batch), metadata in metadata_props;
+    `modality` as in export_tflite."""
     import onnx
 
     if _is_quantized_graph(model):
@@ -138,6 +164,7 @@ def export_onnx(model: nn.Module, path, input_size=(128, 64), preprocess: dict |
     path = Path(path)
     h, w = (int(s) for s in (preprocess or {}).get("size", input_size))
     model_name = model_name or getattr(model, "model_name", None) or type(model).__name__
+    model = select_modality(model, modality, model_name)
     net = prepare_for_export(model)
     sample = torch.zeros(1, 3, h, w)
     buf = io.BytesIO()
@@ -149,7 +176,8 @@ def export_onnx(model: nn.Module, path, input_size=(128, 64), preprocess: dict |
     except Exception as exc:
         raise ExportError(f"torch.onnx.export failed for {model_name}: {str(exc).strip().splitlines()[-1][:400]}") from exc
     proto = onnx.load_from_string(buf.getvalue())
-    meta = _metadata(model_name, preprocess, "onnx", False)
+    meta = _metadata(model_name, preprocess, "onnx", False,
+                     extra={"modality": modality} if modality else None)
     meta["input_size"] = [h, w]
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
@@ -190,4 +218,4 @@ def check_int8_tflite(path) -> None:
         raise ExportError(str(exc)) from None
 
 
-__all__ = ["export_tflite", "export_onnx", "read_export_metadata", "check_int8_tflite"]
+__all__ = ["export_tflite", "export_onnx", "read_export_metadata", "check_int8_tflite", "select_modality"]

@@ -32,6 +32,10 @@ TYPE_NAMES = {HELLO: "HELLO", INFER: "INFER", ECHO: "ECHO", ERROR: "ERROR",
 # REQUESTS (an unknown-type ERROR for it means the image lacks it, not a damaged frame).
 DUMP = 0x04
 TYPE_NAMES.update({DUMP: "DUMP", DUMP | REPLY: "DUMP reply"})
+# Variant selection: only in multi-variant images (edgereid.firmware.variants; model.h defines
+# EREID_MODEL_NUM_VARIANTS). Request u32 index; reply i32 status (0, or -1: no such variant) | u32 count.
+VARIANT = 0x05
+TYPE_NAMES.update({VARIANT: "VARIANT", VARIANT | REPLY: "VARIANT reply"})
 
 ERR_BAD_CRC = 1
 ERR_BAD_LENGTH = 2

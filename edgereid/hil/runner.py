@@ -6,6 +6,7 @@ inference and layer.
 """
 import json
 import statistics
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,14 +253,27 @@ def _count_unit(info: P.Hello, board, port) -> tuple[float, str]:
                    f"know ({', '.join(f'{k} = {v}' for k, v in P.UNIT_NAMES.items())})")
 
 
+def select_variant(client: HilClient, index: int) -> int:
+    """Select variant `index` of a multi-variant image (HIL VARIANT request); returns how many it has."""
+    reply = client.request(P.VARIANT, struct.pack("<I", index), what=f"VARIANT {index}")
+    if len(reply.payload) != 8:
+        raise HilError(f"{client.transport.name}: VARIANT reply of {len(reply.payload)} bytes, expected 8")
+    status, count = struct.unpack("<iI", reply.payload)
+    if status != 0:
+        raise HilError(f"{client.transport.name}: the image has {count} variants, no variant {index}")
+    return count
+
+
 def run_image(image, board, reference: Reference, inputs, *, port=None, timeout=120.0, retries=3,
               names_from: Path | None = None, model_name: str = "", seed: int = 0,
-              transport_wrapper=None) -> HilResult:
+              transport_wrapper=None, variant: int | None = None) -> HilResult:
     """Run prepared inputs through an already built image and compare with `reference`.
 
     Every reference output is computed before the device starts, and the device (QEMU,
     the host process) is closed on any exit from here, exception or not.
-    `transport_wrapper(transport) -> transport`: e.g. fault injection in tests."""
+    `transport_wrapper(transport) -> transport`: e.g. fault injection in tests.
+    `variant`: in a multi-variant image (edgereid.firmware.variants), the index a VARIANT
+    request selects before the inputs run."""
     board = load_board(board) if isinstance(board, (str, Path)) else board
     inputs = list(inputs)
     expected_outputs = [reference.run(x) for x in inputs]
@@ -270,6 +284,8 @@ def run_image(image, board, reference: Reference, inputs, *, port=None, timeout=
         if info.input_bytes != reference.input_bytes or info.output_bytes != reference.output_bytes:
             raise HilError(f"{transport.name} runs a model with {info.input_bytes} input / {info.output_bytes} "
                            f"output bytes; {model_name} has {reference.input_bytes} / {reference.output_bytes}")
+        if variant is not None:
+            select_variant(client, variant)
         scale, unit = _count_unit(info, board, port)
         counts, layer_samples, mismatches = [], [], []
         mismatched_bytes = mismatched_inferences = 0

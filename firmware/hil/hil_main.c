@@ -127,6 +127,23 @@ static void reply_dump(uint8_t seq, const uint8_t *input)
 }
 #endif
 
+#ifdef EREID_MODEL_NUM_VARIANTS
+/* Multi-variant image (edgereid build-firmware --variant): a VARIANT request (u32 index)
+ * selects whose constants the next INFERs use. Reply: i32 status (0, or -1 for an index
+ * out of range: the selection is then unchanged) | u32 number of variants. */
+static void reply_variant(uint8_t seq, const uint8_t *payload)
+{
+    ereid_hil_tx_t tx;
+    uint32_t index = (uint32_t)payload[0] | ((uint32_t)payload[1] << 8) | ((uint32_t)payload[2] << 16) |
+                     ((uint32_t)payload[3] << 24);
+    int status = index < (uint32_t)EREID_MODEL_NUM_VARIANTS ? ereid_model_set_variant((int)index) : -1;
+    ereid_hil_send_begin(&tx, EREID_HIL_VARIANT | EREID_HIL_REPLY, seq, 8u);
+    ereid_hil_send_u32(&tx, (uint32_t)status);
+    ereid_hil_send_u32(&tx, (uint32_t)EREID_MODEL_NUM_VARIANTS);
+    ereid_hil_send_end(&tx);
+}
+#endif
+
 static void reply_hello(uint8_t seq)
 {
     ereid_hil_tx_t tx;
@@ -196,6 +213,10 @@ static uint16_t check_request(uint8_t type, uint32_t length)
     case EREID_HIL_DUMP:
         return length == EREID_MODEL_INPUT_BYTES ? 0u : (uint16_t)EREID_HIL_ERR_BAD_LENGTH;
 #endif
+#ifdef EREID_MODEL_NUM_VARIANTS
+    case EREID_HIL_VARIANT:
+        return length == 4u ? 0u : (uint16_t)EREID_HIL_ERR_BAD_LENGTH;
+#endif
     default:
         return (uint16_t)EREID_HIL_ERR_UNKNOWN_TYPE;
     }
@@ -240,6 +261,11 @@ int main(void)
 #ifdef EREID_LAYER_DUMP
         case EREID_HIL_DUMP:
             reply_dump(header.seq, payload);
+            break;
+#endif
+#ifdef EREID_MODEL_NUM_VARIANTS
+        case EREID_HIL_VARIANT:
+            reply_variant(header.seq, payload);
             break;
 #endif
         default: /* EREID_HIL_INFER: check_request let nothing else through */

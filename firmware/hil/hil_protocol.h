@@ -20,6 +20,7 @@ enum ereid_hil_type {
     EREID_HIL_INFER = 0x02,
     EREID_HIL_ECHO = 0x03,
     EREID_HIL_DUMP = 0x04,   /* images built with -DEREID_LAYER_DUMP (edgereid diff) */
+    EREID_HIL_VARIANT = 0x05, /* multi-variant images (model.h defines EREID_MODEL_NUM_VARIANTS) */
     EREID_HIL_REPLY = 0x80,
     EREID_HIL_ERROR = 0x7F
 };
