@@ -102,8 +102,9 @@ def test_int4_filters_lower_to_s4_kernels_with_packed_arrays():
         filt = next(a for a in layers[i].arrays if a.name.endswith("_filter"))
         assert filt.ctype == "int8_t" and filt.values.size == (w.num_elements + 1) // 2
         assert filt.values.tobytes() == pack_int4(w.array().reshape(-1))   # the file's packing, kept packed
-    # scratch: the im2col columns for an even K (3x3x8 = 72 -> 5 * 72 + 4), none for the depthwise
-    assert layers[0].call.scratch_bytes == 5 * 72 + 4
+    # scratch: the im2col columns for an even K (3x3x8 = 72, 6 channels: the larger of the DSP
+    # path's 5 * 72 + 16 * 6 + 4 and the Helium path's 15 + 3 * 96 + 96 * 2), none for the depthwise
+    assert layers[0].call.scratch_bytes == max(5 * 72 + 16 * 6 + 4, 15 + 3 * 96 + 96 * 2)
     assert layers[1].call.scratch_bytes == 0
     int8_layers = lower_graph(parse_graph(build_model(NET_SPEC)))
     assert sum(layer.weight_bytes for layer in layers) < sum(layer.weight_bytes for layer in int8_layers)
@@ -115,7 +116,10 @@ def test_s4_dispatch_mirrors_and_scratch_rule():
     p = ConvParams(input_offset=0, output_offset=0, stride=Tile(1, 1), padding=Tile(0, 0), dilation=Tile(1, 1),
                    activation=Activation(-128, 127))
     assert wrapper.pick(p, Dims(1, 4, 4, 6), Dims(3, 1, 1, 6), Dims(1, 4, 4, 3)).kernel == "ereid_convolve_1x1_s4"
-    assert wrapper.get_buffer_size(p, Dims(1, 4, 4, 6), Dims(3, 1, 1, 6), Dims(1, 4, 4, 3)) == 5 * 8 + 4
+    # the larger of the DSP scratch (5 * K8 + 16 per output channel + 4) and the Helium one
+    # (15 + 3 * K32 + 96 per 4 output channels)
+    assert wrapper.get_buffer_size(p, Dims(1, 4, 4, 6), Dims(3, 1, 1, 6), Dims(1, 4, 4, 3)) == 15 + 3 * 32 + 96
+    assert wrapper.get_buffer_size(p, Dims(1, 4, 4, 96), Dims(3, 1, 1, 96), Dims(1, 4, 4, 3)) == 5 * 96 + 48 + 4
     assert wrapper.get_buffer_size(p, Dims(1, 4, 4, 5), Dims(3, 1, 1, 5), Dims(1, 4, 4, 3)) == 0  # odd K
     p3 = ConvParams(input_offset=0, output_offset=0, stride=Tile(1, 1), padding=Tile(1, 1), dilation=Tile(1, 1),
                     activation=Activation(-128, 127))
@@ -205,4 +209,42 @@ def test_int4_net_bit_exact_in_qemu(tmp_path, board, dsp):
     model = tmp_path / "net4_even_block.tflite"
     model.write_bytes(_int4_corpus_model("net4_even_block"))
     result = run_hil(model, board, n=3, seed=4, out_dir=tmp_path / "fw", dsp=dsp)
+    assert result.passed, result.format()
+
+
+# Shapes for the Helium paths (ereid_conv_mve_s4.h, ereid_dot_s4_mve, the 3x3 depthwise's
+# ereid_dw3x3_s4_mve_pixel): depthwise over 42 channels (16 + 16 + a partial group of 10, SAME
+# borders) and 64 (stride 2); conv K = 378 (11 chunks of 32 taps, an odd count, + a 26-tap tail),
+# K = 64 (2 chunks, no tail), 7 output channels (a partial block of 4); FC depths 42 (1 chunk +
+# 10) and 140 (4 chunks + 12). Each also runs on the DSP path (M4), the portable loops
+# (M55 without DSP/MVE) and on the host under sanitizers.
+MVE_NET_SPEC = {"name": "int4_mve_net", "seed": 11, "inputs": [_x([1, 5, 4, 42], zp=-3)], "ops": [
+    {"op": "DEPTHWISE_CONV_2D", "kernel": 3, "depth_multiplier": 1, "activation": "RELU"},
+    {"op": "CONV_2D", "filters": 64, "kernel": 3, "activation": "RELU"},
+    {"op": "DEPTHWISE_CONV_2D", "kernel": 3, "depth_multiplier": 1, "stride": 2},
+    {"op": "CONV_2D", "filters": 7, "kernel": 1},
+    {"op": "RESHAPE", "shape": [1, -1]},
+    {"op": "FULLY_CONNECTED", "units": 140},
+    {"op": "FULLY_CONNECTED", "units": 5}]}
+
+
+def test_int4_mve_shapes_bit_exact_on_host_under_sanitizers(tmp_path):
+    _need("gcc")
+    from edgereid.firmware.bitexact import check_model
+
+    result = check_model(_int4_model(MVE_NET_SPEC), "int4_mve_net", num_inputs=4, seed=6, sanitize=True,
+                         workdir=tmp_path)
+    assert result.elements > 0 and result.mismatched_elements == 0, result
+
+
+@pytest.mark.target
+@pytest.mark.skipif(bool(_MISSING_ARM), reason=f"{', '.join(_MISSING_ARM)} not installed")
+@pytest.mark.parametrize("board,dsp", [("mps3-an547", True), ("mps3-an547", False), ("mps2-an386", True)])
+def test_int4_mve_shapes_bit_exact_in_qemu(tmp_path, board, dsp):
+    """mps3-an547 with dsp: the Helium conv and FC paths; without: the portable loops on the same core."""
+    from edgereid.hil.runner import run_hil
+
+    model = tmp_path / "int4_mve_net.tflite"
+    model.write_bytes(_int4_model(MVE_NET_SPEC))
+    result = run_hil(model, board, n=3, seed=7, out_dir=tmp_path / "fw", dsp=dsp)
     assert result.passed, result.format()

@@ -3,6 +3,11 @@
 QEMU mps2-an386 (Cortex-M4, DSP path and portable loops), in one run.
 
     .venv/bin/python tools/bench_firmware_int4.py [--board mps2-an386] [--n 2] [--json OUT.json]
+    .venv/bin/python tools/bench_firmware_int4.py --board mps3-an547   # Cortex-M55
+
+The "dsp" rows are the default build (the DSP paths on M4/M7; on M55 the Helium paths, which
+the kernels take where they have one, the DSP paths elsewhere); "portable" builds with
+EREID_NO_DSP.
 
 Models: bench_firmware.py's layer benchmarks (bench_conv3x3_32x16x32 is DESIGN.md's
 CMSIS-NN reference point, bench_conv1x1_32x16x32_to64, the 3x3 depthwise, the 512->128 FC),

@@ -4,6 +4,9 @@ the even-channel ones and net4_*) built for the host under ASan+UBSan: n seeded 
 every output byte compared with LiteRT BUILTIN_REF (edgereid.firmware.bitexact.check_model).
 
     .venv/bin/python tools/check_int4_host_sanitized.py [--n 64] [--seed 0] [--only NAME_PART]
+    .venv/bin/python tools/check_int4_host_sanitized.py --no-corpus --model A.tflite [--model B.tflite]
+
+--model adds .tflite files (e.g. mixed int4/int8 Re-ID exports) to the corpus models.
 
 Prints a Markdown table; exit status 1 if any byte differs.
 """
@@ -27,16 +30,23 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default=None)
+    ap.add_argument("--model", type=Path, action="append", default=[], help="extra .tflite to check (repeatable)")
+    ap.add_argument("--no-corpus", action="store_true", help="check only the --model files")
     args = ap.parse_args(argv)
+    for path in args.model:
+        if not path.is_file():
+            print(f"--model {path}: no such file (expected a .tflite)", file=sys.stderr)
+            return 2
     from edgereid.firmware.bitexact import check_model
 
     start = time.time()
     lines = ["| model | inputs | output bytes compared | bytes differing |", "|---|---|---|---|"]
     total = bad = 0
     with tempfile.TemporaryDirectory(prefix="edgereid-int4-host-") as tmp:
-        paths = {name: p for name, p in write_corpus(Path(tmp) / "corpus").items()
-                 if name.startswith(("conv4_", "dwconv4_", "fc4_", "net4_"))
-                 and (args.only is None or args.only in name)}
+        paths = {} if args.no_corpus else {
+            name: p for name, p in write_corpus(Path(tmp) / "corpus").items()
+            if name.startswith(("conv4_", "dwconv4_", "fc4_", "net4_")) and (args.only is None or args.only in name)}
+        paths.update({path.stem: path for path in args.model})
         for name, path in paths.items():
             r = check_model(path.read_bytes(), name, num_inputs=args.n, seed=args.seed, sanitize=True,
                             workdir=Path(tmp))

@@ -3,9 +3,58 @@
  * channels whose weights start on a byte boundary take one halfword of weights per tap:
  * spread to bytes 0 and 2 and masked, SXTB16 gives 16 * w (ereid_nn_s4.h), SMLABB/SMLATT
  * keep each channel in its own 16x accumulator (9 taps: |16x sum| < 2^31), divided back
- * exactly at the end. */
+ * exactly at the end. With Helium, an even channel count takes ereid_dw3x3_s4_mve_pixel. */
 #include "ereid_nn.h"
 #include "ereid_nn_s4.h"
+
+#if EREID_USE_MVE
+/* Helium: 16 channels of one output pixel per step, int16 lanes. Per tap, one load of 16
+ * inputs split into the even and odd channels (VMOVLB / VMOVLT), one load of their 8 weight
+ * bytes into 16-bit lanes, whose low nibbles are the even channels' weights (VSHL #12, VSHR.S16
+ * #12) and high nibbles the odd ones' (VSHL #8, VSHR.S16 #12), two VMUL.I16 + VADD.I16 (MVE
+ * has no lane-wise vector-by-vector multiply-accumulate for integers). 16-bit sums are
+ * exact: 9 taps * |x + input_offset| <= 383 * |w| <= 8 < 2^15. The sums go back to channel
+ * order through VST2 and are requantized 4 channels at a time (ereid_s4_mve_requantize).
+ * n (1..16) channels from ic: lanes past n load 0 (tail predicates) and are not stored; the
+ * channel count is even, so every tap's weights of channel ic start on a byte. */
+static void ereid_dw3x3_s4_mve_pixel(const int8_t *in_batch, int32_t in_h, int32_t in_w, int32_t in_c, int32_t iy0,
+                                     int32_t ix0, const int8_t *filter, const ereid_dw_conv_params *p,
+                                     const ereid_per_channel_quant_params *q, const int32_t *bias, int32_t ic,
+                                     int32_t n, int8_t *out)
+{
+    const mve_pred16_t in_pred = vctp8q((uint32_t)n), w_pred = vctp16q((uint32_t)(n + 1) >> 1);
+    int16x8_t acc_even = vdupq_n_s16(0), acc_odd = vdupq_n_s16(0);
+    for (int32_t ky = 0; ky < 3; ky++) {
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= in_h) {
+            continue;
+        }
+        for (int32_t kx = 0; kx < 3; kx++) {
+            const int32_t ix = ix0 + kx;
+            if (ix < 0 || ix >= in_w) {
+                continue;
+            }
+            const int8x16_t x = vldrbq_z_s8(in_batch + (iy * in_w + ix) * in_c + ic, in_pred);
+            const uint16x8_t wb = vldrbq_z_u16((const uint8_t *)filter + (((ky * 3 + kx) * in_c + ic) >> 1), w_pred);
+            const int16x8_t w_even = vshrq_n_s16(vreinterpretq_s16_u16(vshlq_n_u16(wb, 12)), 12);
+            const int16x8_t w_odd = vshrq_n_s16(vreinterpretq_s16_u16(vshlq_n_u16(wb, 8)), 12);
+            acc_even = vaddq_s16(acc_even, vmulq_s16(vaddq_n_s16(vmovlbq_s8(x), (int16_t)p->input_offset), w_even));
+            acc_odd = vaddq_s16(acc_odd, vmulq_s16(vaddq_n_s16(vmovltq_s8(x), (int16_t)p->input_offset), w_odd));
+        }
+    }
+    int16_t sums[16];
+    const int16x8x2_t pair = {{acc_even, acc_odd}};
+    vst2q_s16(sums, pair);
+    for (int32_t c = 0; c < n; c += 4) {
+        const mve_pred16_t lanes = vctp32q((uint32_t)(n - c));
+        const int32x4_t b = bias != NULL ? vldrwq_z_s32(bias + ic + c, lanes) : vdupq_n_s32(0);
+        const int32x4_t y = ereid_s4_mve_requantize(vldrhq_s32(sums + c), b, vldrwq_z_s32(q->multiplier + ic + c, lanes),
+                                                    vldrwq_z_s32(q->shift + ic + c, lanes), p->output_offset,
+                                                    &p->activation);
+        vstrbq_p_s32(out + ic + c, y, lanes);
+    }
+}
+#endif
 
 /* Accumulate channels [ic, ic+n) of one output pixel over the in-bounds taps. */
 static void ereid_dw3x3_s4_pixel(const int8_t *in_batch, int32_t in_h, int32_t in_w, int32_t in_c, int32_t iy0,
@@ -84,6 +133,15 @@ ereid_status ereid_depthwise_conv_3x3_s4(const ereid_context *ctx,
             for (int32_t ox = 0; ox < out_w; ox++) {
                 const int32_t ix0 = ox * p->stride.w - p->padding.w;
                 int8_t *out_px = output + ((b * out_h + oy) * out_w + ox) * in_c;
+#if EREID_USE_MVE
+                if ((in_c & 1) == 0) {
+                    for (int32_t ic = 0; ic < in_c; ic += 16) {
+                        ereid_dw3x3_s4_mve_pixel(in_batch, in_h, in_w, in_c, iy0, ix0, filter, p, quant_params, bias,
+                                                 ic, in_c - ic < 16 ? in_c - ic : 16, out_px);
+                    }
+                    continue;
+                }
+#endif
                 for (int32_t ic = 0; ic < in_c; ic += 4) {
                     const int32_t n = in_c - ic < 4 ? in_c - ic : 4;
                     int32_t acc[4] = {0, 0, 0, 0};

@@ -3,7 +3,7 @@
  * padding. Same arithmetic as ereid_depthwise_conv_s8
  * (reference_integer_ops::DepthwiseConvPerChannel on the unpacked values). Each weight is
  * read from its nibble in the inner loop; this kernel has one (portable) path, the
- * common 3x3 layer has a DSP path in ereid_depthwise_conv_3x3_s4. */
+ * common 3x3 layer has DSP and Helium paths in ereid_depthwise_conv_3x3_s4. */
 #include "ereid_nn.h"
 #include "ereid_nn_s4.h"
 

@@ -2,7 +2,8 @@
  * 2i in the low nibble; a row starts mid-byte when the depth is odd), as LiteRT's
  * BUILTIN_REF computes it: the exact integer rescale of ereid_fully_connected_rescale_int_s8
  * (ereid_finish_fc_exact_s8, ereid_fc_rescale.h), the same parameters. int4 weights are
- * symmetric: filter_offset must be 0. */
+ * symmetric: filter_offset must be 0. The dot products are ereid_dot_s4's (DSP path; Helium
+ * for rows that start on a byte, ereid_dot_s4_mve). */
 #include "ereid_nn.h"
 #include "ereid_nn_s4.h"
 #include "ereid_fc_rescale.h"

@@ -12,13 +12,20 @@
  *     columns are stored in that order (PKHBT / PKHTB + SXTAB16 when widening);
  *   - the 16 * dot products are exact in int32 (K <= 65535, |x + offset| <= 255, |16 w| <=
  *     128) and shifted back by 4 (exact); then bias, requantization, clamp as every int8
- *     conv computes them (ereid_finish_s8, or its short SMMULR form where the layer allows).
+ *     conv computes them (ereid_finish_s8, or its short SMMULR form where the layer allows);
+ *   - on a native DSP core, for K a multiple of 8 and the short requantization, every channel
+ *     pair of a pixel pair runs in one asm loop (ereid_conv_s4_pairs_2x2_asm: MAC loop, then
+ *     requantization, clamp and stores in registers), as the int8 kernel's
+ *     ereid_conv_pairs_2x2_asm does; 1x1 layers (short K) are dominated by that per-pair tail.
+ *
+ * With Helium (Cortex-M55) the whole convolution takes ereid_conv_mve_s4.h instead.
  *
  * The filter stays packed: channel oc's weights start at byte oc * K / 2, so the path
  * needs an even K (every channel starts on a byte); odd K uses the kernels' direct loops.
  *
  * Scratch (ereid_conv_im2col_s4_scratch_bytes), from the 4-byte-aligned start of ctx->buf:
- *   [int16 columns: 4*K8 bytes][int8 gather column: K8 bytes], K8 = K rounded up to 8.
+ *   [int16 columns: 4*K8 bytes][int8 gather column: K8 bytes][ereid_conv_s4_pair per
+ *   channel pair, for the asm pair loop], K8 = K rounded up to 8.
  * Group g (taps 8g..8g+7) of both pixels is 32 bytes: for tap pairs (0,4), (2,6), (1,5),
  * (3,7) in turn, pixel A's word then pixel B's (one LDRD each); the K % 8 tail taps follow
  * in natural order (A's 8 int16 slots, then B's).
@@ -42,8 +49,17 @@
 /* Largest K whose 16x dot products stay exact in int32 (K * 255 * 128 < 2^31). */
 #define EREID_CONV_S4_IM2COL_MAX_K 65535
 
-/* Bytes of scratch the s4 im2col path needs; 0 when it does not apply (odd K, K too
- * large) or the size does not fit int32. Mirrored by kernel_registry.conv_s4_im2col_buffer_size. */
+/* Bytes of the Helium path's scratch (ereid_conv_mve_s4.h): 15 for alignment, split columns
+ * of two pixels and a gather column (3 * K rounded up to 32), a 96-byte block per 4 output
+ * channels. Every build asks for it, so that the size does not depend on the core. */
+static inline int64_t ereid_conv_mve_s4_scratch_need(int64_t k, int64_t out_c)
+{
+    return 15 + 3 * ((k + 31) / 32 * 32) + 96 * ((out_c + 3) / 4);
+}
+
+/* Bytes of scratch the s4 im2col paths (DSP and Helium) need: the larger of the two; 0 when
+ * they do not apply (odd K, K too large) or the size does not fit int32. Mirrored by
+ * kernel_registry.conv_s4_im2col_buffer_size. */
 static inline int32_t ereid_conv_im2col_s4_scratch_bytes(const ereid_dims *filter_dims, const ereid_dims *output_dims)
 {
     const int64_t k = (int64_t)filter_dims->h * filter_dims->w * filter_dims->c;
@@ -51,8 +67,10 @@ static inline int32_t ereid_conv_im2col_s4_scratch_bytes(const ereid_dims *filte
         return 0;
     }
     const int64_t k8 = (k + 7) / 8 * 8;
-    const int64_t bytes = 5 * k8 + 4; /* + 4: ctx->buf may be unaligned */
-    (void)output_dims;
+    /* + 4: ctx->buf may be unaligned; 16 per channel: the ereid_conv_s4_pair records */
+    const int64_t dsp = 5 * k8 + 16 * (int64_t)output_dims->c + 4;
+    const int64_t mve = ereid_conv_mve_s4_scratch_need(k, output_dims->c);
+    const int64_t bytes = dsp > mve ? dsp : mve;
     return bytes > INT32_MAX ? 0 : (int32_t)bytes;
 }
 
@@ -102,6 +120,8 @@ static inline void ereid_conv_s4_gather(const ereid_conv_params *p, const ereid_
     }
 }
 
+#include "ereid_conv_mve_s4.h"
+
 #if EREID_USE_DSP
 
 /* Widen k int8 values + offset into pixel `lane` (0: A, 1: B) of the s4 columns. */
@@ -139,6 +159,48 @@ static inline void ereid_conv_s4_mac_group_2x2(const uint32_t *x, uint32_t p0, u
     }
 }
 
+#if EREID_DSP_NATIVE
+/* One group of 8 taps, 2 channels x 2 pixels (36 instructions, 32 MACs): per channel one
+ * load of 8 packed weights, masked so that SXTB16 gives 16 * w; 16 SMLAD. */
+#define EREID_CONV_S4_MAC_GROUP_ASM \
+    "ldr %[p0], [%[w0]], #4\n\t" \
+    "ldr %[p1], [%[w1]], #4\n\t" \
+    "lsl %[e0], %[p0], #4\n\t" \
+    "and %[e0], %[e0], #0xF0F0F0F0\n\t" \
+    "lsl %[e1], %[p1], #4\n\t" \
+    "and %[e1], %[e1], #0xF0F0F0F0\n\t" \
+    "ldrd %[xa], %[xb], [%[x]], #32\n\t" \
+    "sxtb16 %[w], %[e0]\n\t" \
+    "smlad %[c00], %[w], %[xa], %[c00]\n\t" \
+    "smlad %[c01], %[w], %[xb], %[c01]\n\t" \
+    "sxtb16 %[w], %[e1]\n\t" \
+    "smlad %[c10], %[w], %[xa], %[c10]\n\t" \
+    "smlad %[c11], %[w], %[xb], %[c11]\n\t" \
+    "ldrd %[xa], %[xb], [%[x], #-24]\n\t" \
+    "sxtb16 %[w], %[e0], ror #8\n\t" \
+    "smlad %[c00], %[w], %[xa], %[c00]\n\t" \
+    "smlad %[c01], %[w], %[xb], %[c01]\n\t" \
+    "sxtb16 %[w], %[e1], ror #8\n\t" \
+    "smlad %[c10], %[w], %[xa], %[c10]\n\t" \
+    "smlad %[c11], %[w], %[xb], %[c11]\n\t" \
+    "and %[p0], %[p0], #0xF0F0F0F0\n\t" \
+    "and %[p1], %[p1], #0xF0F0F0F0\n\t" \
+    "ldrd %[xa], %[xb], [%[x], #-16]\n\t" \
+    "sxtb16 %[w], %[p0]\n\t" \
+    "smlad %[c00], %[w], %[xa], %[c00]\n\t" \
+    "smlad %[c01], %[w], %[xb], %[c01]\n\t" \
+    "sxtb16 %[w], %[p1]\n\t" \
+    "smlad %[c10], %[w], %[xa], %[c10]\n\t" \
+    "smlad %[c11], %[w], %[xb], %[c11]\n\t" \
+    "ldrd %[xa], %[xb], [%[x], #-8]\n\t" \
+    "sxtb16 %[w], %[p0], ror #8\n\t" \
+    "smlad %[c00], %[w], %[xa], %[c00]\n\t" \
+    "smlad %[c01], %[w], %[xb], %[c01]\n\t" \
+    "sxtb16 %[w], %[p1], ror #8\n\t" \
+    "smlad %[c10], %[w], %[xa], %[c10]\n\t" \
+    "smlad %[c11], %[w], %[xb], %[c11]\n\t"
+#endif
+
 /* acc16[0..3] (ch0 A, ch0 B, ch1 A, ch1 B) += 16 * the dot products of `groups` groups of
  * 8 taps; w0, w1: the two channels' packed weights (byte-aligned). */
 static inline void ereid_conv_s4_mac_2x2(const uint32_t *x, const uint8_t *w0, const uint8_t *w1, int32_t groups,
@@ -152,43 +214,7 @@ static inline void ereid_conv_s4_mac_2x2(const uint32_t *x, const uint8_t *w0, c
         const uint32_t *x_end = x + 8 * groups;
         uint32_t p0, p1, e0, e1, xa, xb, w;
         __asm__ volatile(
-            "1:\n\t"
-            "ldr %[p0], [%[w0]], #4\n\t"
-            "ldr %[p1], [%[w1]], #4\n\t"
-            "lsl %[e0], %[p0], #4\n\t"
-            "and %[e0], %[e0], #0xF0F0F0F0\n\t"
-            "lsl %[e1], %[p1], #4\n\t"
-            "and %[e1], %[e1], #0xF0F0F0F0\n\t"
-            "ldrd %[xa], %[xb], [%[x]], #32\n\t"
-            "sxtb16 %[w], %[e0]\n\t"
-            "smlad %[c00], %[w], %[xa], %[c00]\n\t"
-            "smlad %[c01], %[w], %[xb], %[c01]\n\t"
-            "sxtb16 %[w], %[e1]\n\t"
-            "smlad %[c10], %[w], %[xa], %[c10]\n\t"
-            "smlad %[c11], %[w], %[xb], %[c11]\n\t"
-            "ldrd %[xa], %[xb], [%[x], #-24]\n\t"
-            "sxtb16 %[w], %[e0], ror #8\n\t"
-            "smlad %[c00], %[w], %[xa], %[c00]\n\t"
-            "smlad %[c01], %[w], %[xb], %[c01]\n\t"
-            "sxtb16 %[w], %[e1], ror #8\n\t"
-            "smlad %[c10], %[w], %[xa], %[c10]\n\t"
-            "smlad %[c11], %[w], %[xb], %[c11]\n\t"
-            "and %[p0], %[p0], #0xF0F0F0F0\n\t"
-            "and %[p1], %[p1], #0xF0F0F0F0\n\t"
-            "ldrd %[xa], %[xb], [%[x], #-16]\n\t"
-            "sxtb16 %[w], %[p0]\n\t"
-            "smlad %[c00], %[w], %[xa], %[c00]\n\t"
-            "smlad %[c01], %[w], %[xb], %[c01]\n\t"
-            "sxtb16 %[w], %[p1]\n\t"
-            "smlad %[c10], %[w], %[xa], %[c10]\n\t"
-            "smlad %[c11], %[w], %[xb], %[c11]\n\t"
-            "ldrd %[xa], %[xb], [%[x], #-8]\n\t"
-            "sxtb16 %[w], %[p0], ror #8\n\t"
-            "smlad %[c00], %[w], %[xa], %[c00]\n\t"
-            "smlad %[c01], %[w], %[xb], %[c01]\n\t"
-            "sxtb16 %[w], %[p1], ror #8\n\t"
-            "smlad %[c10], %[w], %[xa], %[c10]\n\t"
-            "smlad %[c11], %[w], %[xb], %[c11]\n\t"
+            "1:\n\t" EREID_CONV_S4_MAC_GROUP_ASM
             "ldr %[w], %[end]\n\t"
             "cmp %[x], %[w]\n\t"
             "bne 1b\n\t"
@@ -261,6 +287,136 @@ EREID_S4_HOT_INLINE void ereid_conv_s4_store_pair(const ereid_conv_s4_layer *l, 
     out_b[oc] = ereid_finish_s8(acc_b, l->bias, oc, m, l->shift[oc], l->output_offset, l->activation);
 }
 
+#if EREID_DSP_NATIVE
+/* Per channel pair (2j, 2j+1), for the fast requantization: multipliers, halves 2^(e-1),
+ * right shifts e, and twice the biases. 32 bytes; the asm reads it at these offsets. */
+typedef struct {
+    int32_t multiplier[2];
+    int32_t half[2];
+    int32_t right_shift[2];
+    int32_t bias_x2[2];
+} ereid_conv_s4_pair;
+
+/* Output offset and activation range, the last two as 4 int8 lanes (SSUB8/SEL clamp). */
+typedef struct {
+    int32_t output_offset;
+    uint32_t act_min_x4;
+    uint32_t act_max_x4;
+} ereid_conv_s4_clamp;
+
+/* Requantize, offset, clamp and store the 16x accumulators c00 c01 c10 c11 (ch0 A, ch0 B,
+ * ch1 A, ch1 B; fast requantization, ereid_conv_s4_store_pair): 2 * (acc + bias) is
+ * (acc16 >> 3) + 2 * bias in one ADD (acc16 is a multiple of 16, the sum below 2^31 by the
+ * fast bound), then SMMULR, the rounding shift, SSAT to int8, the four bytes packed
+ * [A0 A1 B0 B1] and clamped with SSUB8/SEL, two STRH (48 instructions). The arguments name
+ * the asm operands holding the ereid_conv_s4_pair (RQ), the ereid_conv_s4_clamp (CL), the
+ * output pointers and four scratch registers. */
+#define EREID_CONV_S4_STORE_ASM(RQ, CL, OA, OB, M0, M1, T, U)                                                         \
+    "ldrd %[" M0 "], %[" M1 "], [%[" RQ "], #24]\n\t"                                                                 \
+    "add %[c00], %[" M0 "], %[c00], asr #3\n\t"                                                                       \
+    "add %[c01], %[" M0 "], %[c01], asr #3\n\t"                                                                       \
+    "add %[c10], %[" M1 "], %[c10], asr #3\n\t"                                                                       \
+    "add %[c11], %[" M1 "], %[c11], asr #3\n\t"                                                                       \
+    "ldrd %[" M0 "], %[" M1 "], [%[" RQ "]]\n\t"                                                                      \
+    "smmulr %[c00], %[c00], %[" M0 "]\n\t"                                                                            \
+    "smmulr %[c01], %[c01], %[" M0 "]\n\t"                                                                            \
+    "smmulr %[c10], %[c10], %[" M1 "]\n\t"                                                                            \
+    "smmulr %[c11], %[c11], %[" M1 "]\n\t"                                                                            \
+    "ldrd %[" M0 "], %[" M1 "], [%[" RQ "], #8]\n\t"                                                                  \
+    "add %[" T "], %[" M0 "], %[c00], asr #31\n\t"                                                                    \
+    "add %[c00], %[c00], %[" T "]\n\t"                                                                                \
+    "add %[" T "], %[" M0 "], %[c01], asr #31\n\t"                                                                    \
+    "add %[c01], %[c01], %[" T "]\n\t"                                                                                \
+    "add %[" T "], %[" M1 "], %[c10], asr #31\n\t"                                                                    \
+    "add %[c10], %[c10], %[" T "]\n\t"                                                                                \
+    "add %[" T "], %[" M1 "], %[c11], asr #31\n\t"                                                                    \
+    "add %[c11], %[c11], %[" T "]\n\t"                                                                                \
+    "ldrd %[" M0 "], %[" M1 "], [%[" RQ "], #16]\n\t"                                                                 \
+    "asr %[c00], %[c00], %[" M0 "]\n\t"                                                                               \
+    "asr %[c01], %[c01], %[" M0 "]\n\t"                                                                               \
+    "asr %[c10], %[c10], %[" M1 "]\n\t"                                                                               \
+    "asr %[c11], %[c11], %[" M1 "]\n\t"                                                                               \
+    "ldr %[" T "], [%[" CL "]]\n\t"                                                                                   \
+    "add %[c00], %[c00], %[" T "]\n\t"                                                                                \
+    "add %[c01], %[c01], %[" T "]\n\t"                                                                                \
+    "add %[c10], %[c10], %[" T "]\n\t"                                                                                \
+    "add %[c11], %[c11], %[" T "]\n\t"                                                                                \
+    "ssat %[c00], #8, %[c00]\n\t"                                                                                     \
+    "ssat %[c01], #8, %[c01]\n\t"                                                                                     \
+    "ssat %[c10], #8, %[c10]\n\t"                                                                                     \
+    "ssat %[c11], #8, %[c11]\n\t"                                                                                     \
+    "pkhbt %[" T "], %[c00], %[c01], lsl #16\n\t"                                                                     \
+    "pkhbt %[" U "], %[c10], %[c11], lsl #16\n\t"                                                                     \
+    "uxtb16 %[" T "], %[" T "]\n\t"                                                                                   \
+    "uxtb16 %[" U "], %[" U "]\n\t"                                                                                   \
+    "orr %[" T "], %[" T "], %[" U "], lsl #8\n\t"                                                                    \
+    "ldrd %[" M0 "], %[" M1 "], [%[" CL "], #4]\n\t"                                                                  \
+    "ssub8 %[" U "], %[" T "], %[" M0 "]\n\t"                                                                         \
+    "sel %[" T "], %[" T "], %[" M0 "]\n\t"                                                                           \
+    "ssub8 %[" U "], %[" M1 "], %[" T "]\n\t"                                                                         \
+    "sel %[" T "], %[" T "], %[" M1 "]\n\t"                                                                           \
+    "strh %[" T "], [%[" OA "]]\n\t"                                                                                  \
+    "lsr %[" T "], %[" T "], #16\n\t"                                                                                 \
+    "strh %[" T "], [%[" OB "]]\n\t"
+
+/* int8 replicated into the 4 bytes of a word. */
+static inline uint32_t ereid_conv_s4_dup8(int32_t v)
+{
+    return (uint32_t)(uint8_t)v * 0x01010101u;
+}
+
+/* Every channel pair of two pixels in one asm (K a multiple of 8, fast requantization): per
+ * pair the MAC loop (EREID_CONV_S4_MAC_GROUP_ASM), then the store sequence on the registers
+ * the loop frees; the filter pointers run on from one pair to the next. The 14 registers
+ * of the MAC loop hold its state; the per-pair pointers and the loop's end live on the
+ * stack ("m"). */
+static inline void ereid_conv_s4_pairs_2x2_asm(const uint32_t *cols, const int8_t *filter, int32_t k,
+                                               int32_t n_pairs, const ereid_conv_s4_pair *rq,
+                                               const ereid_conv_s4_clamp *cl, int8_t *out_a, int8_t *out_b)
+{
+    const uint32_t *x_end = cols + k; /* 8 words per group of 8 taps */
+    const int32_t kb = k >> 1;        /* packed bytes of a channel */
+    const uint8_t *w0 = (const uint8_t *)filter, *w1 = w0 + kb;
+    int32_t c00, c01, c10, c11;
+    const uint32_t *x;
+    uint32_t p0, p1, e0, e1, xa, xb, w;
+    __asm__ volatile(
+        "2:\n\t"
+        "movs %[c00], #0\n\t"
+        "movs %[c01], #0\n\t"
+        "movs %[c10], #0\n\t"
+        "movs %[c11], #0\n\t"
+        "ldr %[x], %[cols_m]\n\t"
+        "1:\n\t" EREID_CONV_S4_MAC_GROUP_ASM
+        "ldr %[w], %[end_m]\n\t"
+        "cmp %[x], %[w]\n\t"
+        "bne 1b\n\t"
+        "ldr %[x], %[rq_m]\n\t"
+        "ldr %[p0], %[cl_m]\n\t"
+        "ldr %[p1], %[oa_m]\n\t"
+        "ldr %[e0], %[ob_m]\n\t" EREID_CONV_S4_STORE_ASM("x", "p0", "p1", "e0", "e1", "xa", "xb", "w")
+        "add %[x], %[x], #32\n\t"
+        "str %[x], %[rq_m]\n\t"
+        "add %[p1], %[p1], #2\n\t"
+        "str %[p1], %[oa_m]\n\t"
+        "add %[e0], %[e0], #2\n\t"
+        "str %[e0], %[ob_m]\n\t"
+        "mov %[w0], %[w1]\n\t" /* channel 2j+2 starts where 2j+1 ended */
+        "ldr %[w], %[kb_m]\n\t"
+        "add %[w1], %[w1], %[w]\n\t"
+        "ldr %[w], %[pairs_m]\n\t"
+        "subs %[w], %[w], #1\n\t"
+        "str %[w], %[pairs_m]\n\t"
+        "bne 2b\n\t"
+        : [c00] "=&r"(c00), [c01] "=&r"(c01), [c10] "=&r"(c10), [c11] "=&r"(c11), [x] "=&r"(x), [w0] "+r"(w0),
+          [w1] "+r"(w1), [p0] "=&r"(p0), [p1] "=&r"(p1), [e0] "=&r"(e0), [e1] "=&r"(e1), [xa] "=&r"(xa),
+          [xb] "=&r"(xb), [w] "=&r"(w), [rq_m] "+m"(rq), [oa_m] "+m"(out_a), [ob_m] "+m"(out_b),
+          [pairs_m] "+m"(n_pairs)
+        : [cols_m] "m"(cols), [end_m] "m"(x_end), [cl_m] "m"(cl), [kb_m] "m"(kb)
+        : "cc", "memory");
+}
+#endif
+
 /* Output channels oc and oc1 (oc1 == oc: a lone last channel) of two pixels. */
 EREID_S4_HOT_INLINE void ereid_conv_s4_channels_2x2(const uint32_t *cols, const ereid_conv_s4_layer *l, int32_t oc,
                                               int32_t oc1, int8_t *out_a, int8_t *out_b)
@@ -294,12 +450,32 @@ static inline void ereid_conv_im2col_s4(const ereid_context *ctx, const ereid_co
                                         const int32_t *bias, const ereid_dims *out_d, int8_t *output, int direct_1x1)
 {
     const int32_t k = f_d->h * f_d->w * f_d->c, k8 = (k + 7) & ~7, out_c = out_d->c;
+#if EREID_USE_MVE
+    ereid_conv_mve_s4(ctx->buf, p, q, in_d, input, f_d, filter, bias, out_d, output, direct_1x1);
+    return;
+#endif
     uint32_t *cols = (uint32_t *)(void *)(((uintptr_t)ctx->buf + 3u) & ~(uintptr_t)3u);
     int8_t *gathered = (int8_t *)(void *)(cols + k8);
     const int8_t pad = (int8_t)(-p->input_offset);
     const int32_t out_hw = out_d->h * out_d->w, n_px = out_d->n * out_hw;
     const ereid_conv_s4_layer layer = {filter, bias, q->multiplier, q->shift, &p->activation, k, p->output_offset,
                                        ereid_conv_s4_fast_requant_ok(q, bias, k, out_c)};
+#if EREID_DSP_NATIVE
+    /* The asm pair loop: K a multiple of 8 (no tail taps), the fast requantization. */
+    ereid_conv_s4_pair *pairs = NULL;
+    const ereid_conv_s4_clamp clamp = {p->output_offset, ereid_conv_s4_dup8(p->activation.min),
+                                       ereid_conv_s4_dup8(p->activation.max)};
+    if (layer.fast && (k & 7) == 0 && k > 0 && out_c >= 2) {
+        pairs = (ereid_conv_s4_pair *)(void *)(gathered + k8);
+        for (int32_t oc = 0; oc < (out_c & ~1); oc++) {
+            const int32_t j = oc >> 1, lane = oc & 1;
+            pairs[j].multiplier[lane] = q->multiplier[oc];
+            pairs[j].right_shift[lane] = -q->shift[oc];
+            pairs[j].half[lane] = (int32_t)(1u << (-q->shift[oc] - 1));
+            pairs[j].bias_x2[lane] = bias != NULL ? 2 * bias[oc] : 0;
+        }
+    }
+#endif
     for (int32_t px = 0; px < n_px; px += 2) {
         const int32_t lanes = px + 1 < n_px ? 2 : 1;
         for (int32_t lane = 0; lane < 2; lane++) {
@@ -318,6 +494,12 @@ static inline void ereid_conv_im2col_s4(const ereid_context *ctx, const ereid_co
         /* A lone last pixel fills both lanes; both store the same bytes. */
         int8_t *out_a = output + px * out_c, *out_b = lanes == 2 ? out_a + out_c : out_a;
         int32_t oc = 0;
+#if EREID_DSP_NATIVE
+        if (pairs != NULL) {
+            ereid_conv_s4_pairs_2x2_asm(cols, filter, k, out_c >> 1, pairs, &clamp, out_a, out_b);
+            oc = out_c & ~1;
+        }
+#endif
         for (; oc + 1 < out_c; oc += 2) {
             ereid_conv_s4_channels_2x2(cols, &layer, oc, oc + 1, out_a, out_b);
         }

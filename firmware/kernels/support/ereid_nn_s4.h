@@ -14,6 +14,9 @@
  * lane pairs an input with its weight. The 16 * sum is exact and divided back by 16; with
  * |x + input_offset| <= 383 and |16 w| <= 128 a chunk of 32768 elements cannot overflow
  * int32, so longer dot products are split into such chunks.
+ *
+ * Helium path (EREID_USE_MVE, Cortex-M55): ereid_dot_s4_mve for rows starting on a byte, 32
+ * elements per step; ereid_s4_mve_requantize for vector requantization (3x3 depthwise).
  */
 #ifndef EREID_NN_S4_H
 #define EREID_NN_S4_H
@@ -21,6 +24,7 @@
 #include <stdint.h>
 
 #include "ereid_nn_support.h"
+#include "ereid_mve.h"
 
 /* Input offsets the s4 kernels accept: -zero_point of an int8 tensor lies in [-127, 128];
  * the bound keeps |x + offset| <= 383 (the DSP lanes and the chunk bound above). */
@@ -127,10 +131,57 @@ static inline int32_t ereid_s4_sum16(const int8_t *a, uint32_t off2, const uint8
 
 #endif /* EREID_USE_DSP */
 
+#if EREID_USE_MVE
+
+/* Helium: sum_i (a[i] + a_offset) * w[i], i < n32 (a multiple of 32), w packed from byte
+ * `packed`: per 32 elements one VLD2 splits the inputs into even and odd elements, one load
+ * of 16 bytes gives the even weights (low nibbles: VSHL #4, VSHR.S8 #4) and the odd ones
+ * (high nibbles: VSHR.S8 #4); raw int8 products (VMLADAVA.S8) and the offset times the sum
+ * of the weights, mod 2^32 as the reference's int32 sum. */
+static inline int32_t ereid_dot_s4_mve(const int8_t *a, int32_t a_offset, const int8_t *packed, int32_t n32)
+{
+    int32_t dot = 0, weight_sum = 0;
+    for (int32_t i = 0; i < n32; i += 32) {
+        const int8x16x2_t x = vld2q_s8(a + i);
+        const int8x16_t p = vld1q_s8(packed + (i >> 1));
+        const int8x16_t w_even = vshrq_n_s8(vshlq_n_s8(p, 4), 4), w_odd = vshrq_n_s8(p, 4);
+        dot = vmladavaq_s8(dot, x.val[0], w_even);
+        dot = vmladavaq_s8(dot, x.val[1], w_odd);
+        weight_sum = vaddvaq_s8(weight_sum, w_even);
+        weight_sum = vaddvaq_s8(weight_sum, w_odd);
+    }
+    return (int32_t)((uint32_t)dot + (uint32_t)a_offset * (uint32_t)weight_sum);
+}
+
+/* MultiplyByQuantizedMultiplier(acc + bias, multiplier, shift) + output_offset, clamped, of 4
+ * channels (one lane each): VQRDMULH is gemmlowp's SaturatingRoundingDoublingHighMul and
+ * RoundingDivideByPOT is VRSHL(VQADD(x, -[x < 0 and shift < 0]), shift) (round half away from
+ * zero), as in ereid_conv_mve_s8.h. */
+static inline int32x4_t ereid_s4_mve_requantize(int32x4_t acc, int32x4_t bias, int32x4_t multiplier, int32x4_t shift,
+                                                int32_t output_offset, const ereid_activation *act)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int32x4_t x = vqrdmulhq_s32(vshlq_s32(vaddq_s32(acc, bias), vmaxq_s32(shift, zero)), multiplier);
+    const int32x4_t fixup = vandq_s32(vshrq_n_s32(x, 31), vshrq_n_s32(shift, 31)); /* -1: x < 0, shift < 0 */
+    const int32x4_t y = vaddq_n_s32(vrshlq_s32(vqaddq_s32(x, fixup), vminq_s32(shift, zero)), output_offset);
+    return vminq_s32(vmaxq_s32(y, vdupq_n_s32(act->min)), vdupq_n_s32(act->max));
+}
+
+#endif /* EREID_USE_MVE */
+
 /* sum_i (a[i] + a_offset) * w[start + i] added to acc, w packed int4 from element `start`. */
 static inline int32_t ereid_dot_s4(const int8_t *a, int32_t a_offset, const int8_t *packed, int32_t start,
                                    int32_t n, int32_t acc)
 {
+#if EREID_USE_MVE
+    if ((start & 1) == 0 && n >= 32) {
+        const int32_t n32 = n & ~31;
+        acc = (int32_t)((uint32_t)acc + (uint32_t)ereid_dot_s4_mve(a, a_offset, packed + (start >> 1), n32));
+        a += n32;
+        start += n32;
+        n -= n32;
+    }
+#endif
 #if EREID_USE_DSP
     const uint32_t off2 = ereid_dup16(a_offset);
     int32_t i = 0;
