@@ -598,3 +598,100 @@ def test_qemu_bit_exact(tmp_path, board, dsp):
         assert ("usad8" in dis) == dsp      # the asm 9-word popcount is in the DSP image only
     else:
         assert "veor" in dis
+
+
+# ---- the int8 glue of a BiRe-ID network: fast ADD / PRELU / threshold kernels ----------------------
+
+def test_glue_kernels_sanitized_portable_and_emulated_dsp(tmp_path):
+    """ereid_add_elementwise_s8, ereid_prelu_channel_s8 and ereid_depthwise_conv_1x1_unit_s8 (and their
+    wrappers) against the reference kernels they replace, random shapes and requantization parameters
+    (tests/c/test_glue_kernels.c), under ASan+UBSan; the portable and EREID_EMULATE_DSP builds agree."""
+    import firmware_harness as fh
+
+    fh.need_tool("gcc")
+    hashes = []
+    for variant, defines in (("portable", []), ("emulated_dsp", ["-DEREID_EMULATE_DSP"])):
+        exe = tmp_path / f"test_glue_kernels_{variant}"
+        fh.run_checked(["gcc", *fh.STRICT, *fh.SANITIZE, *defines, *fh.INCLUDES,
+                        f"-I{ROOT / 'firmware' / 'kernels' / 'binary'}", *fh.kernel_sources(),
+                        ROOT / "tests" / "c" / "test_glue_kernels.c", "-o", exe, "-lm"])
+        out = fh.run_checked([exe, "300", "5"], timeout=300).stdout
+        assert "failures 0" in out, out
+        hashes.append(re.search(r"hash ([0-9a-f]+)", out).group(1))
+    assert hashes[0] == hashes[1]
+
+
+def _bireid_export(tmp_path: Path) -> Path:
+    """A tiny BiRe-ID export (width 0.125: 8 to 64 channels, so the last stage's binary convs
+    count 18-word runs) with BN statistics that give negative thresholds' signs too."""
+    import torch
+    from torch import nn
+
+    from edgereid.export.lce import export_lce
+    from edgereid.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("bireid_resnet18", num_classes=5, width=0.125)
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) * 2.5 - 0.8)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) * 0.6 - 0.3)
+    path = tmp_path / "bireid_tiny.tflite"
+    calib = torch.randn(4, 3, 32, 16, generator=torch.Generator().manual_seed(1)) * 1.3
+    export_lce(model.eval(), path, calib=calib, input_size=(32, 16))
+    return path
+
+
+def test_bireid_export_lowers_to_the_fast_glue_kernels(tmp_path):
+    """Every binarizer threshold (1x1 depthwise, rescale exactly 1.0) takes the unit kernel, PRELU and
+    ADD their wrappers (whose C picks the per-channel / element-wise kernels); an ordinary 1x1
+    depthwise keeps the generic wrapper."""
+    from edgereid.firmware import lower_graph, read_tflite
+    from edgereid.tflite.builder import build_model
+
+    layers = lower_graph(read_tflite(_bireid_export(tmp_path)))
+    picked: dict[str, set] = {}
+    for layer in layers:
+        picked.setdefault(layer.op.kind, set()).add(layer.kernel)
+    assert picked["DEPTHWISE_CONV_2D"] == {"ereid_depthwise_conv_1x1_unit_s8"}
+    assert picked["PRELU"] == {"ereid_prelu_wrapper_s8"}
+    assert picked["ADD"] == {"ereid_add_wrapper_s8"}
+    dw = tmp_path / "dw1x1.tflite"
+    dw.write_bytes(build_model({"name": "dw1x1", "seed": 3, "inputs": [
+        {"name": "x", "shape": [1, 4, 4, 8], "scale": 0.05, "zero_point": -3}],
+        "ops": [{"op": "DEPTHWISE_CONV_2D", "kernel": 1}]}))
+    assert {layer.kernel for layer in lower_graph(read_tflite(dw))} == {"ereid_depthwise_conv_s8"}
+
+
+@needs_lce
+@needs_gcc
+def test_bireid_export_host_bit_exact_under_sanitizers(tmp_path):
+    """The whole BiRe-ID graph (thresholds, LceQuantize, LceBconv2d int8 out, PRELU, ADD, shortcuts,
+    head) on the host build under ASan+UBSan equals LCE's interpreter byte for byte."""
+    from edgereid.firmware import build_firmware
+    from edgereid.firmware.bitexact import run_firmware
+
+    model = _bireid_export(tmp_path)
+    result = build_firmware(model, "host", tmp_path / "fw", sanitize=True)
+    with reference_runner(model) as runner:
+        for i, xs in enumerate(seeded_inputs(runner.inputs, 4, seed=5)):
+            ref = runner.run(xs)[0]
+            got = run_firmware(result.executable, xs[0], ref, tmp_path)
+            assert (got == ref).all(), f"input {i}: {int((got != ref).sum())} of {ref.size} values differ"
+
+
+@pytest.mark.target
+@needs_lce
+@needs_cortex_m
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+def test_bireid_export_qemu_bit_exact(tmp_path, board):
+    """The same graph on M4 (DSP) and M55 (Helium: the vector ADD / PRELU / threshold loops and the
+    carry-save popcount of the 18-word binary conv runs) equals LCE's interpreter byte for byte."""
+    from edgereid.hil.runner import run_hil
+
+    result = run_hil(_bireid_export(tmp_path), board, n=3, seed=6, out_dir=tmp_path / "fw")
+    assert result.passed, result.format()
+    assert result.reference.startswith("LiteRT BUILTIN_REF + Larq Compute Engine")

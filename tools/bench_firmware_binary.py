@@ -158,7 +158,8 @@ def report(rows: list[dict], command: str, n: int, wall_s: float) -> str:
               "3x3 SAME, float output, input channels = output channels (the BiRe-ID ResNet-18 widths 64 and "
               "256 at small maps). Each pixel's nine taps are gathered into one block, each output channel one "
               "contiguous XOR-popcount (M4: the three-word asm groups, USADA8 every 30 words; M55: four "
-              "words per vector, VADDVA per 12 words). Binary MACs per instruction in brackets.", "",
+              "words per vector, groups of three vectors without predication and VADDVA per group, only a "
+              "partial last vector predicated). Binary MACs per instruction in brackets.", "",
               "| layer | binary M4 | int8 M4 | int8 / binary | binary M55 | int8 M55 | int8 / binary |",
               "|---|---|---|---|---|---|---|"]
     for wide, (shape, filters) in WIDE.items():
@@ -196,7 +197,12 @@ def report(rows: list[dict], command: str, n: int, wall_s: float) -> str:
               "1.98M; compiled C with all pixels on the fast path 1.68M (register spills); the asm above "
               "1.46M. A carry-save tree over the nine words costs as many instructions as the three-word "
               "nibble sums (about 70 either way); a 16-bit lookup table (64 KiB) needs 6 instructions "
-              "per word against about 6.5 for SWAR, so it does not pay its flash."]
+              "per word against about 6.5 for SWAR, so it does not pay its flash.",
+              "- Options tried for the M55 runs of several words (BiRe-ID ResNet-18 width 1.0, all 16 binary "
+              "convs, mps3-an547): every vector predicated 116.2M; groups of three unpredicated vectors "
+              "86.4M; + a Harley-Seal carry-save tree over four vectors 94.0M (its closing popcounts and "
+              "spills cost more than it saves on runs of 18 to 72 words; 7% less on the 144-word runs "
+              "only); groups of three + unpredicated whole tail vectors 83.6M (kept)."]
     return "\n".join(lines) + "\n"
 
 

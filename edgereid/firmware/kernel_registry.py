@@ -169,10 +169,28 @@ DEPTHWISE_CONV_WRAPPER_S8 = Kernel(
 
 register_kernel("CONV_2D", "int8", "int8", "int8", CONVOLVE_WRAPPER_S8)
 register_kernel("DEPTHWISE_CONV_2D", "int8", "int8", "int8", DEPTHWISE_CONV_WRAPPER_S8)
+
+
+def dw_conv_1x1_unit_applies(p: DwConvParams, input_dims: Dims, filter_dims: Dims, output_dims: Dims,
+                             multipliers, shifts, bias) -> bool:
+    """ereid_depthwise_conv_1x1_unit_s8 runs its own loop (else it calls ereid_depthwise_conv_wrapper_s8):
+    mirror of ereid_dw_conv_1x1_unit_applies (ereid_glue_dispatch.h). A 1x1 depthwise whose rescale is
+    exactly 1.0 (the LCE exporter's binarizer threshold), |bias| <= 2^29, |input offset| <= 256."""
+    return (p.ch_mult == 1 and filter_dims.h == 1 and filter_dims.w == 1 and p.stride.h == 1 and p.stride.w == 1
+            and p.padding.h == 0 and p.padding.w == 0 and output_dims.h == input_dims.h
+            and output_dims.w == input_dims.w and abs(p.input_offset) <= 256
+            and all(int(m) == 1 << 30 for m in multipliers) and all(int(s) == 1 for s in shifts)
+            and (bias is None or all(abs(int(b)) <= 1 << 29 for b in bias)))
+
+
+DEPTHWISE_CONV_1X1_UNIT_S8 = Kernel("ereid_depthwise_conv_1x1_unit_s8")
 # LiteRT's BUILTIN_REF FULLY_CONNECTED rescales in double (firmware/README.md, Conventions); the
 # kernel reproduces that rounding in integers (ereid_fc_rescale.h), no double on the target.
 register_kernel("FULLY_CONNECTED", "int8", "int8", "int8", Kernel("ereid_fully_connected_rescale_int_s8"))
-for _op, _name in (("ADD", "ereid_add_s8"), ("MUL", "ereid_mul_s8"), ("MAX_POOL_2D", "ereid_max_pool_s8"),
+# ADD and PRELU: wrappers taking the element-wise / per-channel kernels where the shapes allow
+# (EREID_ADD_ELEMENTWISE_APPLIES, EREID_PRELU_CHANNEL_APPLIES in ereid_glue_dispatch.h), the
+# broadcasting reference kernels (ereid_add_s8, ereid_prelu_s8) otherwise.
+for _op, _name in (("ADD", "ereid_add_wrapper_s8"), ("MUL", "ereid_mul_s8"), ("MAX_POOL_2D", "ereid_max_pool_s8"),
                    ("AVERAGE_POOL_2D", "ereid_avg_pool_s8"), ("MEAN", "ereid_mean_s8"), ("PAD", "ereid_pad_s8"),
                    ("PADV2", "ereid_pad_s8"), ("CONCATENATION", "ereid_concatenation_s8"),
                    ("RESIZE_NEAREST_NEIGHBOR", "ereid_resize_nearest_s8"), ("SOFTMAX", "ereid_softmax_s8"),
@@ -185,7 +203,7 @@ register_kernel("DEQUANTIZE", "int8", None, "float32", Kernel("ereid_dequantize_
 for _op, _name in (("TRANSPOSE", "ereid_transpose_s8"), ("RELU", "ereid_relu_s8"), ("RELU6", "ereid_relu_s8"),
                    ("RELU_N1_TO_1", "ereid_relu_s8")):
     register_kernel(_op, "int8", None, "int8", Kernel(_name))
-register_kernel("PRELU", "int8", "int8", "int8", Kernel("ereid_prelu_s8"))
+register_kernel("PRELU", "int8", "int8", "int8", Kernel("ereid_prelu_wrapper_s8"))
 for _op, _name in (("RELU", "ereid_relu_f32"), ("RELU6", "ereid_relu_f32"), ("RELU_N1_TO_1", "ereid_relu_f32"),
                    ("ADD", "ereid_add_f32"), ("MUL", "ereid_mul_f32"),
                    ("L2_NORMALIZATION", "ereid_l2_normalization_f32")):
@@ -229,14 +247,19 @@ register_kernel("CUSTOM:LceBMaxPool2d", "int32", None, "int32", Kernel("ereid_bm
 # EREID_CONV_3X3_APPLIES, EREID_DW_CONV_3X3_APPLIES), so they share the Python mirrors.
 
 def conv_s4_im2col_buffer_size(p: ConvParams, input_dims: Dims, filter_dims: Dims, output_dims: Dims) -> int:
-    """Scratch of every CONV_2D int4 variant: the im2col columns (ereid_conv_im2col_s4_scratch_bytes,
-    firmware/kernels/support/ereid_conv_im2col_s4.h): int16 columns of two pixels + an int8 gather
-    column (K rounded up to 8), + 4 for alignment; 0 for an odd K (the path needs every channel's
-    packed weights to start on a byte) or K > 65535 (16x sums exact in int32)."""
+    """Scratch of every CONV_2D int4 variant (ereid_conv_im2col_s4_scratch_bytes,
+    firmware/kernels/support/ereid_conv_im2col_s4.h), the larger of the DSP path's (int16 columns
+    of two pixels + an int8 gather column, K rounded up to 8, 16 bytes per output channel of
+    requantization records, + 4 for alignment) and the Helium path's (ereid_conv_mve_s4.h: split
+    columns of two pixels + a gather column, K rounded up to 32, a 96-byte block per 4 output
+    channels, + 15 for alignment); 0 for an odd K (the paths need every channel's packed weights
+    to start on a byte) or K > 65535 (16x sums exact in int32)."""
     k = filter_dims.h * filter_dims.w * filter_dims.c
     if k % 2 or k > 65535:
         return 0
-    size = 5 * ((k + 7) // 8 * 8) + 4
+    dsp = 5 * ((k + 7) // 8 * 8) + 16 * output_dims.c + 4
+    mve = 15 + 3 * ((k + 31) // 32 * 32) + 96 * ((output_dims.c + 3) // 4)
+    size = max(dsp, mve)
     return 0 if size > 2**31 - 1 else size
 
 

@@ -30,6 +30,7 @@ from edgereid.firmware.kernel_abi import (CONTEXT, MEAN_REQUANT, Activation, Add
                                           PerChannelQuant, PerTensorQuant, PoolParams, ResizeParams, Scalar,
                                           SoftmaxParams, StructArrayRef, StructRef, TensorList, TensorRef, Tile,
                                           FloatClampParams, PreluParams, ReluParams, TransposeParams)
+from edgereid.firmware import kernel_registry as kreg
 from edgereid.firmware.kernel_registry import select_kernel
 from edgereid.tflite.ir import Graph, Op, Tensor
 
@@ -906,7 +907,17 @@ def lower_conv_2d(graph, op, prefix):
 
 @register_lowering("DEPTHWISE_CONV_2D", check_dtypes=int8_or_int4_weight_dtypes)
 def lower_depthwise_conv_2d(graph, op, prefix):
-    return _conv_common(graph, op, prefix, depthwise=True)
+    layer = _conv_common(graph, op, prefix, depthwise=True)
+    # A 1x1 depthwise with a rescale of exactly 1.0 (an LCE binarizer's threshold) runs as an
+    # add-and-clamp (ereid_depthwise_conv_1x1_unit_s8, same arguments, same bytes).
+    arrays = {a.name: a.values for a in layer.arrays}
+    values = {a.name: a.value for a in layer.call.args if isinstance(a, StructRef)}
+    if graph.tensors[op.inputs[1]].dtype == "int8" and kreg.dw_conv_1x1_unit_applies(
+            values[f"{prefix}_params"], values[f"{prefix}_in_dims"], values[f"{prefix}_filter_dims"],
+            values[f"{prefix}_out_dims"], arrays[f"{prefix}_mult"], arrays[f"{prefix}_shift"],
+            arrays.get(f"{prefix}_bias")):
+        layer.call = kreg.DEPTHWISE_CONV_1X1_UNIT_S8.call(layer.call.args)
+    return layer
 
 
 @register_lowering("FULLY_CONNECTED", check_dtypes=int8_or_int4_weight_dtypes)

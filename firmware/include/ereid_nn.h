@@ -96,6 +96,16 @@ ereid_status ereid_depthwise_conv_wrapper_s8(const ereid_context *ctx,
                                              const int32_t *bias,
                                              const ereid_dims *output_dims, int8_t *output);
 
+/* 1x1 depthwise whose rescale is exactly 1.0 (a binarizer's threshold); any other layer goes to
+ * ereid_depthwise_conv_wrapper_s8. */
+ereid_status ereid_depthwise_conv_1x1_unit_s8(const ereid_context *ctx,
+                                              const ereid_dw_conv_params *dw_conv_params,
+                                              const ereid_per_channel_quant_params *quant_params,
+                                              const ereid_dims *input_dims, const int8_t *input,
+                                              const ereid_dims *filter_dims, const int8_t *filter,
+                                              const int32_t *bias,
+                                              const ereid_dims *output_dims, int8_t *output);
+
 /* ---- fully connected ---------------------------------------------------- */
 
 /* input_dims: n = batches, h*w*c = accumulation depth; filter_dims: n = out
@@ -148,6 +158,17 @@ ereid_status ereid_add_s8(const ereid_add_params *params,
                           const ereid_dims *input1_dims, const int8_t *input1,
                           const ereid_dims *input2_dims, const int8_t *input2,
                           const ereid_dims *output_dims, int8_t *output);
+
+/* ADD entry point: ereid_add_elementwise_s8 for same-shape inputs, else ereid_add_s8. */
+ereid_status ereid_add_wrapper_s8(const ereid_add_params *params,
+                                  const ereid_dims *input1_dims, const int8_t *input1,
+                                  const ereid_dims *input2_dims, const int8_t *input2,
+                                  const ereid_dims *output_dims, int8_t *output);
+
+ereid_status ereid_add_elementwise_s8(const ereid_add_params *params,
+                                      const ereid_dims *input1_dims, const int8_t *input1,
+                                      const ereid_dims *input2_dims, const int8_t *input2,
+                                      const ereid_dims *output_dims, int8_t *output);
 
 ereid_status ereid_mul_s8(const ereid_mul_params *params,
                           const ereid_dims *input1_dims, const int8_t *input1,
@@ -296,6 +317,17 @@ ereid_status ereid_prelu_s8(const ereid_prelu_params *params,
                             const ereid_dims *input_dims, const int8_t *input,
                             const ereid_dims *alpha_dims, const int8_t *alpha,
                             const ereid_dims *output_dims, int8_t *output);
+
+/* PRELU entry point: ereid_prelu_channel_s8 for one alpha per channel, else ereid_prelu_s8. */
+ereid_status ereid_prelu_wrapper_s8(const ereid_prelu_params *params,
+                                    const ereid_dims *input_dims, const int8_t *input,
+                                    const ereid_dims *alpha_dims, const int8_t *alpha,
+                                    const ereid_dims *output_dims, int8_t *output);
+
+ereid_status ereid_prelu_channel_s8(const ereid_prelu_params *params,
+                                    const ereid_dims *input_dims, const int8_t *input,
+                                    const ereid_dims *alpha_dims, const int8_t *alpha,
+                                    const ereid_dims *output_dims, int8_t *output);
 
 /* RELU / RELU6 / RELU_N1_TO_1 float32: the clamp of ereid_float_clamp_params. */
 ereid_status ereid_relu_f32(const ereid_float_clamp_params *params,
