@@ -1,5 +1,6 @@
 """The op registry: shapes, MACs, weight bytes per precision, builder specs, .tflite reading, layering."""
 import ast
+import dataclasses
 import math
 import subprocess
 import sys
@@ -103,9 +104,15 @@ def test_micro_model_reads_back_as_the_same_kernel(tmp_path, kernel):
     assert fused.kernel == kernel
 
 
-def test_only_int8_and_int4_weight_kernels_have_a_builder_spec(tmp_path):
-    with pytest.raises(ModelError, match=f"{B1} kernels cannot be built"):
-        micro_model_spec(Kernel.of("CONV_2D", (8, 8, 8), 8, precision=B1))
+def test_weight_precisions_have_a_builder_spec_where_a_runtime_has_the_kernel(tmp_path):
+    # binary: CONV_2D only (LceQuantize + LceBconv2d), read back as the binary CONV_2D it was made from
+    for k, act in ((1, "NONE"), (3, "RELU")):
+        kernel = dataclasses.replace(Kernel.of("CONV_2D", (8, 4, 40), 24, kernel=k, precision=B1), act=act)
+        (fused,) = read_kernels(write_model(micro_model_spec(kernel, seed=1), tmp_path / f"b{k}.tflite"))
+        assert fused.kernel == kernel and fused.layers[0].endswith("CUSTOM:LceQuantize")
+    for op in ("DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        with pytest.raises(ModelError, match=f"{B1} kernels cannot be built"):
+            micro_model_spec(Kernel.of(op, (8, 8, 8), 8, precision=B1))
     with pytest.raises(ModelError, match=f"{I4} kernels cannot be built"):   # int4 is a weight precision
         micro_model_spec(Kernel.of("ADD", (8, 8, 8), 8, precision=I4))
     for op, k in (("CONV_2D", 3), ("DEPTHWISE_CONV_2D", 3), ("FULLY_CONNECTED", 1)):  # INT4 filters, int8 activations
