@@ -282,3 +282,100 @@ def test_gal_objective_reads_stage_features_through_hooks():
     assert gal_training(model, loss) is None
     with pytest.raises(ModelError, match="no binary layer"):
         gal_training(build_model("bireid_resnet18", num_classes=4, width=0.125, binary=False), loss, kr_gal=1e-4)
+
+
+def test_gal_terms_ramp_up_over_the_warmup_steps_and_the_count_is_checkpointed():
+    torch.manual_seed(0)
+    model = build_model("bireid_resnet18", num_classes=4, width=0.125)
+    reid = ReidLoss(4)
+    gal = gal_training(model, reid, kr_gal=1e-2, adversarial=0.0, warmup_steps=4)
+    x, pids = torch.randn(8, 3, 32, 16), torch.arange(4).repeat_interleave(2)
+    gal.module.train()
+    outputs = gal.forward(gal.module, (x, pids))
+    base = float(reid.terms(outputs, pids)[0])
+    kr = 0.5 * 1e-2 * float(gal.objective.krgal.mse())
+    for step in range(6):
+        total, terms = gal.loss(outputs, pids)
+        assert terms["gal_scale"] == min(1.0, (step + 1) / 4)
+        assert float(total) == pytest.approx(base + terms["gal_scale"] * kr, rel=1e-5)
+    _, gal_sd = gal.split_state(gal.module.state_dict())
+    assert int(gal_sd["step"]) == 6
+    gal.close()
+
+
+# ---- quantization-aware form for the int8 LCE export ----------------------------------------------------
+
+def _qat_model():
+    from edgereid.compress.lce_qat import to_lce_qat
+
+    torch.manual_seed(0)
+    model = build_model("bireid_resnet18", num_classes=5, width=0.125)
+    model.train()
+    with torch.no_grad():  # BN statistics away from their initial 0 / 1
+        for _ in range(3):
+            model(torch.randn(8, 3, 32, 16))
+    return to_lce_qat(model.eval(), torch.randn(16, 3, 32, 16))
+
+
+def test_lce_qat_forward_is_the_int8_export_with_float_gradients():
+    import numpy as np
+
+    from edgereid.export.lce import export_lce, quantize_image
+
+    model = _qat_model()
+    assert model.int8_ranges and all(len(v) == 2 for v in model.int8_ranges.values())
+    x = torch.randn(4, 3, 32, 16)
+    export = export_lce(model, None, input_size=(32, 16))  # the ranges the model carries: no calibration
+    env = export.emulate(quantize_image(x.permute(0, 2, 3, 1).numpy(), export.input.scale, export.input.zero_point))
+    want = (torch.from_numpy(env[export.output.name].astype(np.float32)) - export.output.zero_point) \
+        * np.float32(export.output.scale)
+    with torch.no_grad():
+        got = model.eval()(x)
+        floats = model.forward_float(x)
+    assert torch.equal(got, want)
+    assert not torch.equal(got, floats)  # the float model is another function
+    stats = model.layer2[0].bn1.running_mean.clone()
+    model.train()
+    out = model(x)
+    assert isinstance(out, ReidOutput) and torch.equal(out.embedding.detach(), want)
+    assert torch.equal(model.layer2[0].bn1.running_mean, stats)  # BNs frozen: the export folds them
+    assert all(m.training for m in model.modules())  # the modes are restored
+    (out.embedding.pow(2).sum() + out.logits[0].sum() + out.features[0].sum()).backward()
+    for p in (model.conv1.weight, model.layer2[0].conv.weight, model.layer2[0].conv.alpha, model.layer3[0].act.weight,
+              model.layer3[0].shortcut.conv.weight, model.head.embed.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_lce_qat_binary_convs_see_the_files_signs():
+    from edgereid.export.lce import export_lce, quantize_image
+    from edgereid.tflite import unpack_bits
+
+    model = _qat_model()
+    x = torch.randn(2, 3, 32, 16)
+    export = export_lce(model, None, input_size=(32, 16))
+    env = export.emulate(quantize_image(x.permute(0, 2, 3, 1).numpy(), export.input.scale, export.input.zero_point))
+    seen = {}
+    hooks = [u.conv.register_forward_pre_hook(lambda m, i, n=n: seen.__setitem__(n, i[0].detach()))
+             for n, u in model.named_modules() if hasattr(u, "bn1") and hasattr(u, "shortcut")]
+    with torch.no_grad():
+        model.eval()(x)
+    for h in hooks:
+        h.remove()
+    assert len(seen) == 16
+    for name, inp in seen.items():
+        bits = unpack_bits(env[name + ".bn1"], inp.shape[1])
+        assert torch.equal(torch.where(inp < 0, -1.0, 1.0), torch.from_numpy(bits).permute(0, 3, 1, 2)), name
+
+
+def test_lce_qat_needs_a_binary_model():
+    with pytest.raises(ModelError, match="int8_ranges .* needs binary=True"):
+        build_model("bireid_resnet18", num_classes=5, width=0.125, binary=False, int8_ranges={"relu": [0.0, 1.0]})
+
+
+def test_float_twin_of_another_identity_split_leaves_the_classifier_fresh():
+    twin = build_model("bireid_resnet18", num_classes=7, width=0.125, binary=False)
+    model = build_model("bireid_resnet18", num_classes=5, width=0.125)
+    fresh = model.head.classifier.weight.clone()
+    load_float_twin(model, twin.state_dict())
+    assert torch.equal(model.head.classifier.weight, fresh)
+    assert torch.equal(model.head.embed.weight, twin.head.embed.weight)

@@ -104,3 +104,63 @@ def test_cli_train_export_eval_binary(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "holds a 'resnet18' model; the LCE export takes bireid_resnet18" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@needs_lce
+def test_lce_qat_fine_tune_through_train_matches_its_file_bit_for_bit(tmp_path):
+    from edgereid.compress.lce_qat import lce_qat_config
+    from edgereid.engine import model_from_checkpoint
+    from edgereid.export.lce import export_lce_checkpoint, quantize_image
+    from edgereid.tflite import LceRunner, unpack_bits
+
+    data = tiny_dataset(tmp_path)
+    twin = train(_config(tmp_path / "twin", epochs=1, kr_gal=None, fr_gal=None, model_kwargs={"binary": False}),
+                 dataset=data)
+    binary = train(_config(tmp_path / "bin", epochs=1, kr_gal=None, fr_gal=None, init_from=str(twin)), dataset=data)
+    cfg = lce_qat_config(binary, data.train, epochs=1, out=str(tmp_path / "qat"), calib_images=8)
+    assert cfg.weight_decay == 0.0 and cfg.init_from == str(binary) and cfg.kr_gal is None
+    ckpt = load_checkpoint(train(cfg, dataset=data))
+    assert ckpt["finished"] and ckpt["model_args"]["int8_ranges"] == cfg.model_kwargs["int8_ranges"]
+    before = load_checkpoint(binary)["state_dict"]
+    assert not torch.equal(ckpt["state_dict"]["layer2.0.conv.weight"], before["layer2.0.conv.weight"])
+    model, _ = model_from_checkpoint(ckpt)
+    res = export_lce_checkpoint(ckpt, tmp_path / "q.tflite", debug=True)  # the model's ranges: no calibration
+    x = torch.randn(3, 3, 32, 16)
+    seen = {}
+    hooks = [u.conv.register_forward_pre_hook(lambda m, i, n=n: seen.__setitem__(n + ".bn1", i[0].detach()))
+             for n, u in model.named_modules() if hasattr(u, "bn1") and hasattr(u, "shortcut")]
+    with torch.no_grad():
+        emb = model(x)
+    for h in hooks:
+        h.remove()
+    q = quantize_image(x.permute(0, 2, 3, 1).numpy(), res.input.scale, res.input.zero_point)
+    with LceRunner(res.data) as runner:
+        for i in range(3):
+            got = runner.run([q[i:i + 1]])
+            y = (got[0].astype(np.float32).reshape(-1) - np.float32(res.output.zero_point)) \
+                * np.float32(res.output.scale)
+            assert np.array_equal(y, emb[i].numpy())
+            for name, pos in res.debug_outputs.items():
+                signs = torch.where(seen[name][i] < 0, -1.0, 1.0).permute(1, 2, 0).numpy()
+                assert np.array_equal(unpack_bits(got[pos], signs.shape[-1])[0], signs), name
+
+
+def test_cli_lce_qat_needs_init_from_and_writes_a_quantization_aware_checkpoint(tmp_path):
+    data = f"market1501:{market_tree(tmp_path / 'market')}"
+    common = ["--model", "bireid_resnet18", "--data", data, "--width", "0.125", "--size", "32x16", "--p", "3",
+              "--k", "2", "--quiet", "--warmup-epochs", "0", "--epochs", "1"]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", *common, "--lce-qat", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "--lce-qat fine-tunes a trained binary model" in result.output
+    twin, binary, qat = tmp_path / "twin", tmp_path / "bin", tmp_path / "qat"
+    assert runner.invoke(cli, ["train", *common, "--model-arg", "binary=false", "--out", str(twin)]).exit_code == 0
+    result = runner.invoke(cli, ["train", *common, "--init-from", str(twin / "last.pt"), "--out", str(binary)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["train", "--lce-qat", "--init-from", str(binary / "last.pt"), "--epochs", "1",
+                                 "--quiet", "--out", str(qat)])
+    assert result.exit_code == 0, result.output
+    assert "int8 LCE quantization-aware" in result.output
+    ckpt = load_checkpoint(qat / "last.pt")
+    assert ckpt["model_args"]["int8_ranges"] and ckpt["train_config"]["lr"] == 5e-5
+    result = runner.invoke(cli, ["eval", str(qat / "last.pt"), "--quiet"])
+    assert result.exit_code == 0 and "rank-1" in result.output, result.output

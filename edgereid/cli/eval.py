@@ -37,6 +37,8 @@ def eval_cmd(checkpoint, data, rerank, flip, batch_size, plot, json_path, quiet)
                               f"{', Larq Compute Engine' if isinstance(runner, LceEmbedder) else ', LiteRT'})"}
     else:
         ckpt = load_checkpoint(checkpoint)
+        if ckpt.get("model_args", {}).get("int8_ranges") is not None:
+            import edgereid.compress.lce_qat  # noqa: F401  (a binary model's int8 LCE QAT form: its forward)
         data = data or ckpt.get("train_config", {}).get("data") or "synthetic"
         result = evaluate(ckpt, data, rerank=rerank, flip=flip, batch_size=batch_size, progress=not quiet)
     click.echo(f"{ckpt['model_name']} on {result.dataset} ({result.protocol} protocol)")

@@ -65,6 +65,8 @@ def _model_args(values) -> dict:
 @click.option("--fr-gal", type=NON_NEGATIVE_FLOAT, default=None, help="BiRe-ID FR-GAL with this mu (e.g. 1e-3).")
 @click.option("--gal-adversarial", type=NON_NEGATIVE_FLOAT, default=_DEFAULTS.gal_adversarial, show_default=True,
               help="Weight of the GAL adversarial terms.")
+@click.option("--gal-warmup-epochs", type=NON_NEGATIVE_FLOAT, default=_DEFAULTS.gal_warmup_epochs,
+              show_default=True, help="Ramp the GAL terms linearly from 0 over this many epochs.")
 @click.option("--cross-modal", is_flag=True, default=False,
               help="CM-NAS two-modality training (visible+infrared data, e.g. --data synthetic-sysu): P x (K visible "
                    "+ K infrared) identity-aligned batches, CE + four-way triplet + SP + CMMD.")
@@ -77,12 +79,20 @@ def _model_args(values) -> dict:
 @click.option("--bn-switches", default=None, metavar="shared|split|BITS",
               help="Make every BN switchable per modality: all shared, all split, or one 0/1 per BN in build "
                    "order (1 = split).")
+@click.option("--lce-qat", is_flag=True, default=False,
+              help="Quantization-aware fine-tuning for the int8 LCE export: start from --init-from's binary "
+                   "bireid_resnet18, fix the export's int8 ranges (calibrated on its training images) and train the "
+                   "model whose forward is the .tflite's int8 values (float gradients). Its data, model and batch "
+                   "options are the checkpoint's; --epochs defaults to 2, --lr to 5e-5, no weight decay.")
 @click.option("--resume", is_flag=True, help="Continue OUT/last.pt; options not given are taken from it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def train(ctx, resume, quiet, **options):
+def train(ctx, resume, quiet, lce_qat, **options):
     """Train with label-smoothed CE + batch-hard triplet on P x K batches; writes OUT/last.pt."""
     options["progress"] = not quiet
+    if lce_qat and not resume:
+        _train_lce_qat(ctx, options)
+        return
     options["model_kwargs"] = _model_args(options["model_kwargs"])
     arch = options.pop("arch")
     if arch is not None:   # a searched network: model "arch", the architecture in its arguments
@@ -97,9 +107,33 @@ def train(ctx, resume, quiet, **options):
         given |= {"progress", "out"}
         options = {**saved, **{name: value for name, value in options.items() if name in given}}
     cfg = TrainConfig.from_dict(options)
+    if cfg.model_kwargs.get("int8_ranges") is not None:  # resuming a --lce-qat run
+        import edgereid.compress.lce_qat  # noqa: F401  (its forward)
     path = train_model(cfg, resume=resume)
     if os.environ.get("RANK", "0") != "0":   # under torchrun, rank 0 reports
         return
     ckpt = load_checkpoint(path)
     state = "finished" if ckpt.get("finished") else f"stopped at epoch {ckpt['epoch']} step {ckpt['step']} (--resume continues)"
     click.echo(f"{cfg.model} on {cfg.data}: {state}; {ckpt['global_step']} steps; checkpoint {path}")
+
+
+def _train_lce_qat(ctx, options) -> None:
+    """`--lce-qat`: the QAT config from the --init-from checkpoint (edgereid.compress.lce_qat), then train."""
+    from edgereid.compress.lce_qat import lce_qat_config
+
+    if not options.get("init_from"):
+        raise click.UsageError("--lce-qat fine-tunes a trained binary model: give its checkpoint with --init-from")
+
+    def given(name):
+        return ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+
+    keep = ("num_workers", "max_minutes", "checkpoint_every_steps", "progress", "seed", "warmup_epochs")
+    cfg = lce_qat_config(options["init_from"], None, epochs=options["epochs"] if given("epochs") else 2,
+                         lr=options["lr"] if given("lr") else 5e-5, out=options["out"],
+                         **{k: options[k] for k in keep if k == "progress" or given(k)})
+    path = train_model(cfg)
+    ckpt = load_checkpoint(path)
+    state = ("finished" if ckpt.get("finished")
+             else f"stopped at epoch {ckpt['epoch']} step {ckpt['step']} (--resume continues)")
+    click.echo(f"{cfg.model} (int8 LCE quantization-aware) on {cfg.data}: {state}; {ckpt['global_step']} steps; "
+               f"checkpoint {path}")

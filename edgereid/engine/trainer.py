@@ -71,6 +71,7 @@ class TrainConfig:
     kr_gal: float | None = None  # BiRe-ID KR-GAL with this lambda (None: off; 0: adversarial term only)
     fr_gal: float | None = None  # BiRe-ID FR-GAL with this mu (None: off; 0: adversarial term only)
     gal_adversarial: float = 0.1  # weight of the GAL adversarial terms
+    gal_warmup_epochs: float = 0.0  # the GAL terms ramp linearly from 0 over this many epochs
     cross_modal: bool = False  # CM-NAS two-modality training: P x (K visible + K infrared), CrossModalLoss
     sp_weight: float = 5.0  # cross_modal: weight of the SP (Gram-matrix) term
     cmmd_weight: float = 0.05  # cross_modal: weight of the CMMD term
@@ -216,7 +217,8 @@ def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
             loss = ReidLoss(num_classes, cfg.label_smoothing, cfg.triplet_margin, cfg.triplet_weight)
         # BiRe-ID's KR-GAL / FR-GAL: the discriminators and maps train with the model (one optimizer);
         # the checkpoint keeps the model's weights as usual and theirs under "gal_state_dict".
-        gal = gal_training(model, loss, cfg.kr_gal, cfg.fr_gal, cfg.gal_adversarial)
+        gal = gal_training(model, loss, cfg.kr_gal, cfg.fr_gal, cfg.gal_adversarial,
+                           warmup_steps=round(cfg.gal_warmup_epochs * steps_per_epoch))
         net, loss_fn, forward = (model, loss.terms, None) if gal is None else (gal.module, gal.loss, gal.forward)
         if cfg.cross_modal:
             forward = _cross_modal_forward

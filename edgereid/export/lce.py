@@ -152,7 +152,8 @@ def _same_pads(h, w, kh, kw, sh, sw):
 
 def _int_dot(cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Exact integer products of [.., K] x [O, K] via float64 (every partial sum < 2^53)."""
-    return np.rint(cols.astype(np.float64) @ weights.astype(np.float64).T).astype(np.int64)
+    flat = cols.reshape(-1, cols.shape[-1]).astype(np.float64)  # one 2-D product: a stacked one is ~30x slower
+    return np.rint(flat @ weights.astype(np.float64).T).astype(np.int64).reshape(*cols.shape[:-1], -1)
 
 
 # ---- calibration -----------------------------------------------------------------------------------
@@ -236,6 +237,9 @@ class LceExport:
     debug_outputs: dict = field(default_factory=dict)  # binarizer name -> graph output position
     steps: list = field(default_factory=list)  # (what, fn(env)) in op order
     path: Path | None = None
+    # the export's quantization points, for QAT (edgereid.compress.lce_qat): tensor name -> (name of the torch
+    # module whose output it holds, its Val) (int8 activations; bitpacked tensors: the BN whose sign they are)
+    sources: dict = field(default_factory=dict)
 
     def emulate(self, image_q: np.ndarray) -> dict:
         """Run the int8 graph on one int8 NHWC image [1, H, W, 3]: {tensor name: array}."""
@@ -264,6 +268,7 @@ class _Program:
         self.steps: list = []
         self.bitpacked: list[Val] = []  # every bitpacked tensor, in op order
         self.activations: list[Val] = []  # every non-constant tensor, in op order
+        self.sources: dict[str, tuple] = {}  # tensor name -> (torch module name, Val) (LceExport.sources)
 
     def tensor(self, name, shape, dtype, scale=None, zero_point=None, data=None, quantized_dimension=0,
                channels=0) -> Val:
@@ -282,7 +287,10 @@ class _Program:
         if bitpacked:
             return self.tensor(name, tuple(shape[:-1]) + ((channels + 31) // 32,), "int32", channels=channels)
         if self.int8:
-            return self.tensor(name, shape, "int8", scale=qparams[0], zero_point=qparams[1])
+            v = self.tensor(name, shape, "int8", scale=qparams[0], zero_point=qparams[1])
+            if len(qparams) > 2:  # (scale, zero point, module) from _Exporter.qparams
+                self.sources[name] = (qparams[2], v)
+            return v
         return self.tensor(name, shape, "float32")
 
     def step(self, what: str, fn: Callable) -> None:
@@ -309,12 +317,13 @@ def _weight_qparams(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class _Exporter:
     def __init__(self, model: BiReIDResNet, calib: torch.Tensor | None, input_size, preprocess: dict,
-                 int8: bool, debug: bool, percentile: float | None = None):
+                 int8: bool, debug: bool, percentile: float | None = None, ranges: dict | None = None):
         self.model, self.int8, self.debug = model, int8, debug
         self.h, self.w = (int(s) for s in input_size)
         self.pre = preprocess
         self.p = _Program(int8)
-        self.ranges = calibration_ranges(model, calib, percentile=percentile) if int8 else {}
+        self.ranges = ({} if not int8 else dict(ranges) if ranges is not None
+                       else calibration_ranges(model, calib, percentile=percentile))
         self.names = {id(m): n for n, m in model.named_modules()}
         self.debug_names: list[str] = []
 
@@ -325,13 +334,14 @@ class _Exporter:
     def fail(self, module, why: str):
         raise ExportError(f"layer {self.name(module)} ({type(module).__name__}): {why}")
 
-    def qparams(self, module) -> tuple[float, int] | None:
+    def qparams(self, module) -> tuple[float, int, str] | None:
+        """(scale, zero point, module name) of the int8 tensor holding `module`'s output."""
         if not self.int8:
             return None
         r = self.ranges.get(self.name(module))
         if r is None:
             self.fail(module, "no calibration range (the calibration forward never reached it)")
-        return _range_to_qparams(*r)
+        return (*_range_to_qparams(*r), self.name(module))
 
     def check_binary_conv(self, conv) -> None:
         if not isinstance(conv, QuantConv2d):
@@ -506,7 +516,7 @@ class _Exporter:
         self.p.b.op("FULLY_CONNECTED", [x.index, wt.index, bt.index], [y.index], opts)
 
         def run(env, x=x, y=y, wq=wq.astype(np.int64), bq=bq.astype(np.int64), ws=ws):
-            v = (env[x.name] - x.zero_point).reshape(1, -1)
+            v = (env[x.name] - x.zero_point).reshape(env[x.name].shape[0], -1)  # a batch too (QAT)
             acc = _int_dot(v, wq) + bq
             out = _per_channel_requant(acc, x.scale, ws, y.scale, optimized=True) + y.zero_point
             env[y.name] = np.clip(out, -128, 127)
@@ -567,6 +577,8 @@ class _Exporter:
                          "dilation_w_factor": 1, "depth_multiplier": 1, "fused_activation_function": "NONE"},
                         version=1)
         bits = self.p.act(name, x.shape, channels=c, bitpacked=True)
+        if bn is not None:
+            self.p.sources[name] = (self.name(bn), bits)
         self.p.b.op("CUSTOM:LceQuantize", [yq.index], [bits.index])
 
         def run_q(env, yq=yq, bits=bits):
@@ -752,7 +764,8 @@ class _Exporter:
                 debug[v.name] = len(outputs)
                 outputs.append(v.index)
         graph = p.b.graph([image.index], outputs, description="edgereid LCE export")
-        return LceExport(data=b"", int8=self.int8, input=image, output=emb, debug_outputs=debug, steps=p.steps), graph
+        return LceExport(data=b"", int8=self.int8, input=image, output=emb, debug_outputs=debug, steps=p.steps,
+                         sources=p.sources), graph
 
     def _rename(self, v: Val, name: str) -> Val:
         self.p.b.tensors[v.index] = dataclasses.replace(self.p.b.tensors[v.index], name=name)
@@ -811,11 +824,12 @@ def quantize_image(images_nhwc: np.ndarray, scale: float, zero_point: int) -> np
 
 def export_lce(model: nn.Module, path=None, calib: torch.Tensor | None = None, input_size=None, int8: bool = True,
                debug: bool = False, preprocess: dict | None = None, model_name: str | None = None,
-               calib_percentile: float | None = CALIB_PERCENTILE) -> LceExport:
+               calib_percentile: float | None = CALIB_PERCENTILE, ranges: dict | None = None) -> LceExport:
     """Write `model` (a BiReIDResNet, eval semantics) as a .tflite in the LCE format (module doc).
 
     `calib`: preprocessed NCHW images for the int8 ranges (required when int8; `calib_percentile`: see
-    calibration_ranges, None = min / max). `debug=True` adds
+    calibration_ranges, None = min / max); `ranges` ({module name: (min, max)}, default the model's
+    `int8_ranges` when it has them: a quantization-aware model) replaces the calibration. `debug=True` adds
     every bitpacked tensor as an extra graph output (after the embedding), named by its binarizer.
     Returns the LceExport (bytes, I/O, debug output positions, the int8 emulation); written to
     `path` atomically when given.
@@ -830,11 +844,13 @@ def export_lce(model: nn.Module, path=None, calib: torch.Tensor | None = None, i
     pre.update(preprocess or {})
     size = tuple(int(s) for s in (input_size or pre["size"]))
     pre["size"] = list(size)
-    if int8 and (calib is None or len(calib) == 0):
+    if ranges is None:  # a model fine-tuned for its int8 export (edgereid.compress.lce_qat) carries its ranges
+        ranges = getattr(model, "int8_ranges", None)
+    if int8 and ranges is None and (calib is None or len(calib) == 0):
         raise ExportError("int8 LCE export needs calibration images (calib=[N, 3, H, W] preprocessed)")
     model = model.eval()
     with torch.no_grad():
-        exporter = _Exporter(model, calib, size, pre, int8, debug, calib_percentile)
+        exporter = _Exporter(model, calib, size, pre, int8, debug, calib_percentile, ranges)
         result, graph = exporter.export()
     model_name = model_name or getattr(model, "model_name", None) or "bireid_resnet18"
     io = [{"name": v.name, "shape": list(v.shape), "dtype": v.dtype, "scale": v.scale, "zero_point": v.zero_point}
@@ -877,7 +893,7 @@ def export_lce_checkpoint(checkpoint: dict, path, calib_records=None, calib_imag
     model.model_name = name
     pre = dict(checkpoint.get("preprocess") or PREPROCESS_DEFAULT)
     calib = None
-    if int8:
+    if int8 and getattr(model, "int8_ranges", None) is None:
         if not calib_records:
             raise ExportError("int8 LCE export needs training images for calibration")
         calib = calibration_images(calib_records, pre["size"], calib_images)

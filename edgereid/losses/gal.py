@@ -164,11 +164,18 @@ class FRGAL(nn.Module):
 
 
 class GalObjective(nn.Module):
-    """Re-ID loss + KR-GAL + FR-GAL. Features are read by forward hooks on the (low, high) modules."""
+    """Re-ID loss + KR-GAL + FR-GAL. Features are read by forward hooks on the (low, high) modules.
+    `warmup_steps`: the GAL terms are scaled by (step + 1) / warmup_steps over the first steps (the
+    step count is a buffer: checkpoints keep it), so the binary network first recovers from its
+    float initialisation under the Re-ID loss alone."""
 
-    def __init__(self, reid_loss, krgal: KRGAL | None = None, frgal: FRGAL | None = None, feature_modules=()):
+    def __init__(self, reid_loss, krgal: KRGAL | None = None, frgal: FRGAL | None = None, feature_modules=(),
+                 warmup_steps: int = 0):
         super().__init__()
         self.reid_loss, self.krgal, self.frgal = reid_loss, krgal, frgal
+        self.warmup_steps = int(warmup_steps)
+        if self.warmup_steps > 0:
+            self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self._modules_low_high = list(feature_modules)
         self._features: dict[int, torch.Tensor] = {}
         self._handles = []
@@ -189,15 +196,20 @@ class GalObjective(nn.Module):
 
     def terms(self, outputs, pids) -> tuple[torch.Tensor, dict]:
         loss, metrics = self.reid_loss.terms(outputs, pids)
+        scale = 1.0
+        if self.warmup_steps > 0:
+            scale = min(1.0, float(self.step + 1) / self.warmup_steps)
+            self.step += 1
+            metrics["gal_scale"] = scale
         if self.krgal is not None:
             kr, kr_terms = self.krgal()
-            loss = loss + kr
+            loss = loss + scale * kr
             metrics.update(kr_terms)
         if self.frgal is not None:
             lows = [self._features[id(low)] for low, _ in self._modules_low_high]
             highs = [self._features[id(high)] for _, high in self._modules_low_high]
             fr, fr_terms = self.frgal(lows, highs)
-            loss = loss + fr
+            loss = loss + scale * fr
             metrics.update(fr_terms)
         self._features.clear()
         return loss, metrics
@@ -235,9 +247,10 @@ class GalTraining:
 
 
 def gal_training(model: nn.Module, reid_loss, kr_gal: float | None = None, fr_gal: float | None = None,
-                 adversarial: float = 0.1) -> GalTraining | None:
+                 adversarial: float = 0.1, warmup_steps: int = 0) -> GalTraining | None:
     """GalTraining for `model` with KR-GAL (lambda = kr_gal) and / or FR-GAL (mu = fr_gal); None when
-    both are None. `model` provides `binary_layers()` -> [(name, layer)] and `feature_pairs()` ->
+    both are None; the GAL terms ramp up linearly over `warmup_steps` (GalObjective). `model`
+    provides `binary_layers()` -> [(name, layer)] and `feature_pairs()` ->
     [(low module name, high module name, c_low, c_high, factor)]."""
     if kr_gal is None and fr_gal is None:
         return None
@@ -256,4 +269,4 @@ def gal_training(model: nn.Module, reid_loss, kr_gal: float | None = None, fr_ga
         pairs = model.feature_pairs()
         frgal = FRGAL([(cl, ch, f) for _, _, cl, ch, f in pairs], mu=fr_gal, adversarial=adversarial)
         modules = [(model.get_submodule(lo), model.get_submodule(hi)) for lo, hi, _, _, _ in pairs]
-    return GalTraining(model, GalObjective(reid_loss, krgal, frgal, modules))
+    return GalTraining(model, GalObjective(reid_loss, krgal, frgal, modules, warmup_steps))

@@ -118,7 +118,8 @@ class BiReIDResNet(nn.Module):
     def __init__(self, num_classes: int, embedding_dim: int | None = None, width: float = 1.0,
                  last_stride: int = 1, binary: bool = True, input_quantizer: str = "approx_sign",
                  kernel_quantizer: str = "magnitude_aware_sign", pad_values: float = 1.0, residual: bool = True,
-                 binary_head: bool = False, zero_init_residual: bool = False):
+                 binary_head: bool = False, zero_init_residual: bool = False, int8_ranges: dict | None = None,
+                 int8_preprocess: dict | None = None):
         super().__init__()
         if last_stride not in (1, 2):
             raise ModelError(f"bireid_resnet18 last_stride {last_stride}: expected 1 or 2")
@@ -148,8 +149,29 @@ class BiReIDResNet(nn.Module):
         # network to its real-valued stem and downsample convs.
         init_backbone(self, lambda m: m.bn2 if zero_init_residual and isinstance(m, BiReIDUnit) and m.residual
                       else None)
+        # Quantization-aware form for the int8 LCE export (edgereid.compress.lce_qat): the export's int8 ranges
+        # ({module name: [min, max]}) and preprocessing (mean / std: the input's int8 scale), fixed by QAT.
+        if int8_ranges is not None and not binary:
+            raise ModelError("bireid_resnet18: int8_ranges (the int8 LCE export's QAT form) needs binary=True")
+        self.int8_ranges = (None if int8_ranges is None
+                            else {k: [float(v[0]), float(v[1])] for k, v in int8_ranges.items()})
+        self.int8_preprocess = None if int8_preprocess is None else dict(int8_preprocess)
+
+    # The quantization-aware forward runs the LCE exporter, a stage above this one: importing
+    # edgereid.compress.lce_qat installs it here (docs/architecture.md: stages depend downward only).
+    int8_qat_forward = None
 
     def forward(self, x):
+        if self.int8_ranges is not None:  # values of the int8 LCE file, gradients of the float model
+            qat_forward = type(self).int8_qat_forward
+            if qat_forward is None:
+                raise ModelError("this bireid_resnet18 is in its int8 LCE quantization-aware form (int8_ranges); "
+                                 "its forward comes with edgereid.compress.lce_qat: import it first")
+            return qat_forward(self, x)
+        return self.forward_float(x)
+
+    def forward_float(self, x):
+        """The model in float (also the QAT form's gradient path)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         feat, emb, logits = self.head(global_avg_pool(x))
@@ -170,11 +192,22 @@ class BiReIDResNet(nn.Module):
         return [(names[i], names[i + 1], chans[i], chans[i + 1], self.stage_strides[i + 1]) for i in range(3)]
 
 
+_CLASSIFIER = "head.classifier.weight"
+
+
 def load_float_twin(model: BiReIDResNet, state_dict: dict, source: str = "checkpoint") -> BiReIDResNet:
     """Initialise a binary BiReIDResNet from its real-valued twin's weights (same names; the binary
-    model's alphas start at 1). Anything else is a CheckpointError naming the first mismatch."""
+    model's alphas start at 1). A twin trained on another identity split (another class count) gives
+    everything but its identity classifier, which keeps its fresh initialisation. Anything else is a
+    CheckpointError naming the first mismatch."""
     own = model.state_dict()
-    missing = [k for k in own if k not in state_dict and not k.endswith(".alpha")]
+    theirs, mine = state_dict.get(_CLASSIFIER), own.get(_CLASSIFIER)
+    fresh = set()
+    if theirs is not None and mine is not None and theirs.shape[0] != mine.shape[0] \
+            and theirs.shape[1:] == mine.shape[1:]:
+        state_dict = {k: v for k, v in state_dict.items() if k != _CLASSIFIER}
+        fresh = {_CLASSIFIER}
+    missing = [k for k in own if k not in state_dict and not k.endswith(".alpha") and k not in fresh]
     unexpected = [k for k in state_dict if k not in own]
     if missing or unexpected:
         what = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
