@@ -189,15 +189,18 @@ _Q_STD = 60.0  # std of a uniformly random int8 value around its zero point, rou
 _LCE_ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}   # TFLite's enum, as LCE stores it
 
 
-def _binary_conv(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
-    """int8 x -> LceQuantize -> LceBconv2d (int8 output): a binary conv with int8 activations."""
-    n, h, w, c = x.shape
-    kh, kw = _pair(op.get("kernel"), (3, 3))
-    sh, sw = _pair(op.get("stride"), (1, 1))
-    dh, dw = _pair(op.get("dilation"), (1, 1))
+def _window(op: dict, name: str):
+    """(kernel, stride, dilation) as [h, w] pairs and the padding of a conv-like op spec."""
     padding = op.get("padding", "SAME")
     if padding not in _PADDING:
         raise TFLiteError(f"op {name}: padding {padding!r}, expected SAME or VALID")
+    return _pair(op.get("kernel"), (3, 3)), _pair(op.get("stride"), (1, 1)), _pair(op.get("dilation"), (1, 1)), padding
+
+
+def _binary_conv(b: ModelBuilder, op: dict, x: TensorInfo, name: str) -> TensorInfo:
+    """int8 x -> LceQuantize -> LceBconv2d (int8 output): a binary conv with int8 activations."""
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw), (dh, dw), padding = _window(op, name)
     oc, words = int(op["filters"]), (c + 31) // 32
     packed = b.tensor(f"{name}_packed", (n, h, w, words), "int32")
     b.op("CUSTOM:LceQuantize", [x.index], [packed.index])
@@ -226,12 +229,7 @@ def _conv_like(b: ModelBuilder, op: dict, x: TensorInfo, name: str, depthwise: b
                               "not DEPTHWISE_CONV_2D")
         return _binary_conv(b, op, x, name)
     n, h, w, c = x.shape
-    kh, kw = _pair(op.get("kernel"), (3, 3))
-    sh, sw = _pair(op.get("stride"), (1, 1))
-    dh, dw = _pair(op.get("dilation"), (1, 1))
-    padding = op.get("padding", "SAME")
-    if padding not in _PADDING:
-        raise TFLiteError(f"op {name}: padding {padding!r}, expected SAME or VALID")
+    (kh, kw), (sh, sw), (dh, dw), padding = _window(op, name)
     if depthwise:
         mult = int(op.get("depth_multiplier", 1))
         oc = c * mult
