@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write ESTIMATED latency tables for boards that cannot be profiled on this machine.
 
-    .venv/bin/python tools/make_estimated_luts.py [--space mcu] [BOARD ...]
+    .venv/bin/python tools/make_estimated_luts.py [--space mcu-mixed] [BOARD ...]
 
 Every entry comes from a roofline model, and says so in its provenance:
 
@@ -96,6 +96,28 @@ INT4_WEIGHT_MODES = {
 }
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
+# MCU boards run edgereid's firmware, whose int4 and binary kernels are measured (instructions) on a
+# QEMU twin of the same architecture: their low-bit entries are the int8 estimate of the same kernel
+# times the twin's measured low-bit / int8 ratio, so they keep the board's roofline and carry the
+# kernels' relative cost. M7 boards use the M4 twin: ARMv7E-M both, same kernel paths, and the M7
+# (mps2-an500) counts are within 2% of the M4's (docs/results/firmware_m7.md).
+LOW_BIT_TWINS = {"nrf52840": "mps2-an386", "stm32f746": "mps2-an386", "stm32h743": "mps2-an386"}
+
+
+def low_bit_twin_entries(kernels, int8_estimate, twin: LatencyTable) -> list:
+    """(kernel, estimate, ratio) for each int4/binary kernel whose int8 twin both tables have."""
+    out = []
+    for kernel in kernels:
+        if kernel.precision is Precision.INT8:
+            continue
+        base = dataclasses.replace(kernel, precision=Precision.INT8)
+        low, high = twin.get(kernel), twin.get(base)
+        if low is None or high is None or high.median <= 0:
+            continue
+        ratio = low.median / high.median
+        out.append((kernel, int8_estimate(base) * ratio, ratio))
+    return out
+
 
 def int4_twins(kernels) -> list:
     """The int4-weight twin of every int8 weighted kernel (the a8_w4 layers of an int4 board mode)."""
@@ -127,7 +149,11 @@ def make_table(board_name: str, space_name: str) -> Path:
     table.notes = (f"ESTIMATED from a roofline model for search space '{space_name}', not measured. "
                    f"latency = max(MACs / achieved MAC rate, (input+output+weight bytes) / bandwidth) + per-op "
                    f"overhead; model = per-inference overhead + sum. Figures: {sources}")
-    kernels = space_kernels(load_space(space_name), rules)
+    # Only the precisions the board's runtime has kernels for: int8 everywhere, int4 where an int4 mode or
+    # the firmware's twin says so, binary in the firmware only (the Hailo compiler has no 1-bit layers).
+    low_bit = LOW_BIT_TWINS.get(board_name) is not None
+    kernels = [k for k in space_kernels(load_space(space_name), rules)
+               if k.precision is Precision.INT8 or (low_bit and k.precision in (Precision.INT4, Precision.BINARY))]
     for kernel in kernels:
         current = table.get(kernel)
         if current is None or current.estimated:
@@ -139,6 +165,20 @@ def make_table(board_name: str, space_name: str) -> Path:
             current = table.get(kernel)
             if current is None or current.estimated:
                 table.put(kernel, Entry(roofline(kernel, r), 0.0, 1, prov4))
+    if board_name in LOW_BIT_TWINS:
+        twin_name = LOW_BIT_TWINS[board_name]
+        twin = LatencyTable.load(table_path(load_board(twin_name)))
+        found = low_bit_twin_entries(kernels, lambda k: roofline(k, r), twin)
+        if found:
+            table.notes += (f". int4 and binary entries: the int8 estimate of the same kernel times its measured "
+                            f"low-bit / int8 instruction ratio on the QEMU twin {twin_name} (firmware "
+                            f"{twin.runtime.get('version')})")
+        for kernel, estimate, ratio in found:
+            current = table.get(kernel)
+            if current is None or current.estimated:
+                table.put(kernel, Entry(estimate, 0.0, 1, dict(prov, model=f"{model}; x {ratio:.4f} = the "
+                                                               f"{kernel.precision.value} / int8 ratio measured on "
+                                                               f"{twin_name}")))
     if table.overhead is None or table.overhead.estimated:
         table.overhead = Entry(r["per_inference"], 0.0, 1, {"kind": "estimated",
                                                             "model": r["sources"]["per_inference"]})
