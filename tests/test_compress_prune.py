@@ -128,3 +128,65 @@ def test_iterative_pruning_calls_finetune_between_steps():
 def test_impossible_target_is_rejected():
     with pytest.raises(EdgereidError, match="target MACs ratio must be in"):
         prune_to_macs(_tiny_resnet(), torch.randn(2, 3, 64, 32), 0.0)
+
+
+def test_iterative_schedule_prunes_in_geometric_steps_and_finetunes_each_pruned_model():
+    from edgereid.models import model_complexity
+
+    model = _tiny_resnet()
+    x = torch.randn(4, 3, 64, 32)
+    base_macs = model_complexity(model, (64, 32))[1]
+    seen = []
+
+    def finetune(m):
+        seen.append(model_complexity(m, (64, 32))[1] / base_macs)
+        return m
+
+    pruned, report = prune(model, x, 0.3, "fpgm", calib=[x], steps=4, finetune=finetune)
+    ratios = [h["macs_ratio"] for h in report["history"]]
+    goals = [0.3 ** (i / 4) for i in range(1, 5)]
+    # Each step meets its geometric goal without grossly overshooting it; the caller
+    # fine-tunes the last step's model, so finetune sees exactly the first three.
+    assert all(g - 0.1 < r <= g + 1e-9 for r, g in zip(ratios, goals)), (ratios, goals)
+    assert seen == pytest.approx(ratios[:3])
+    assert report["steps"] == 4 and report["macs_ratio"] == pytest.approx(ratios[-1])
+
+
+def test_unreachable_macs_target_is_one_line_with_the_smallest_reachable():
+    with pytest.raises(EdgereidError, match=r"^cannot reach MACs ratio 0\.001x by pruning channels: the smallest "
+                                            r"reachable is 0\.[0-9]+x \(every prunable group cut by 95%") as err:
+        prune(_tiny_resnet(), torch.randn(2, 3, 64, 32), 0.001, "l1")
+    assert "\n" not in str(err.value)
+
+
+def test_cli_latency_target_below_the_unprunable_layers_is_one_error_line(tmp_path, capsys):
+    """`edgereid compress --prune-latency-ms` too low for any pruning: exit 2 and one line naming the
+    smallest predicted latency pruning can reach, which is itself reachable."""
+    import re
+
+    from edgereid.boards import load_board
+    from edgereid.cli import main
+    from edgereid.data.synthetic import synthesize
+    from edgereid.engine import save_checkpoint
+    from edgereid.latency.pruning import latency_target
+    from edgereid.models import build_model
+
+    data = synthesize(tmp_path / "data", num_ids=16, images_per_id=4, progress=False)  # compress batches 8 ids
+    torch.manual_seed(0)
+    model = build_model("resnet18", num_classes=4, width=0.125)
+    ckpt = save_checkpoint(tmp_path / "m.pt", model_name="resnet18", model_args={"num_classes": 4, "width": 0.125},
+                           state_dict=model.state_dict(), preprocess={"size": [64, 32]})
+    with pytest.raises(SystemExit) as exit_:
+        main(["compress", str(ckpt), "--dataset", f"synthetic:{data}", "--prune-latency-ms", "0.0001",
+              "--board", "stm32h743", "--quantize", "none", "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert len(err) == 1, err
+    found = re.fullmatch(r"error: cannot reach predicted latency on stm32h743 0\.0001 ms by pruning channels: "
+                         r"the smallest reachable is ([0-9.]+) ms \(.*\)", err[0])
+    assert found, err[0]
+    smallest = float(found.group(1))
+    # Asking for that figure succeeds: it is the floor, not a guess.
+    pruned, report = prune(model, torch.randn(2, 3, 64, 32),
+                           latency_target(load_board("stm32h743"), smallest * 1.001, (64, 32)), "l1")
+    assert report["target"]["reached"] <= smallest * 1.001
