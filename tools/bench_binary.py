@@ -116,12 +116,22 @@ def train_and_score(args, name: str, dataset) -> dict:
         state["config"] = load_checkpoint(last)["train_config"]
         state["train_seconds"] = _bench_state(last.parent).get("train_seconds", 0.0)
     elif not (last.is_file() and load_checkpoint(last).get("finished")):
-        print(f"[{name}] training ({cfg.epochs} epochs)", flush=True)
-        start = time.monotonic()
-        train(cfg, resume=last.is_file(), dataset=dataset)
-        state["train_seconds"] = state.get("train_seconds", 0.0) + time.monotonic() - start
-        state.pop("eval", None)
-        _save_state(out, state)
+        _train(name, cfg, last, dataset, state, out)
+    return _score(name, last, dataset, state, out)
+
+
+def _train(name: str, cfg, last: Path, dataset, state: dict, out: Path) -> None:
+    """One run of the training loop (resuming `last`), its time added to the state; the score is stale."""
+    print(f"[{name}] training ({cfg.epochs} epochs)", flush=True)
+    start = time.monotonic()
+    train(cfg, resume=last.is_file(), dataset=dataset)
+    state["train_seconds"] = state.get("train_seconds", 0.0) + time.monotonic() - start
+    state.pop("eval", None)
+    _save_state(out, state)
+
+
+def _score(name: str, last: Path, dataset, state: dict, out: Path) -> dict:
+    """The checkpoint's test-split figures, computed once and kept in the state."""
     if "eval" not in state:
         r = evaluate(last, dataset).main
         state["eval"] = {"mAP": r.mAP, "rank1": r.rank(1), "rank5": r.rank(5), "mINP": r.mINP}
@@ -230,21 +240,9 @@ def qat_train(args, dataset) -> dict:
             cfg = lce_qat_config(Path(args.out) / "both" / "last.pt", dataset.train, epochs=args.qat_epochs,
                                  lr=args.qat_lr, out=str(out), warmup_epochs=0, checkpoint_every_steps=10,
                                  log_every_steps=5, progress=False)
-        print(f"[qat] training ({cfg.epochs} epochs, int8 LCE form)", flush=True)
-        start = time.monotonic()
-        train(cfg, resume=last.is_file(), dataset=dataset)
-        state["train_seconds"] = state.get("train_seconds", 0.0) + time.monotonic() - start
         state["config"] = {k: v for k, v in cfg.to_dict().items() if k != "model_kwargs"}
-        state.pop("eval", None)
-        _save_state(out, state)
-    if "eval" not in state:
-        r = evaluate(last, dataset).main
-        state["eval"] = {"mAP": r.mAP, "rank1": r.rank(1), "rank5": r.rank(5), "mINP": r.mINP}
-        _save_state(out, state)
-    e = state["eval"]
-    print(f"[qat] mAP {100 * e['mAP']:.2f} rank-1 {100 * e['rank1']:.2f} "
-          f"train {state.get('train_seconds', 0) / 60:.1f} min", flush=True)
-    return state
+        _train("qat", cfg, last, dataset, state, out)
+    return _score("qat", last, dataset, state, out)
 
 
 def conv_input_signs(model, images: torch.Tensor, batch_size: int = 64) -> dict:
