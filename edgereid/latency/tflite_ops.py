@@ -2,9 +2,10 @@
 
 A converted .tflite is already fused (BN folded, ReLU fused), so each op is one
 kernel, with one exception: an int8 tensor bitpacked by an LceQuantize that only an
-LceBconv2d reads is that binary conv's input stage, and the pair is one kernel,
-CONV_2D at binary precision (int8 in, the conv's own output), the unit the search
-space and the latency tables use for a binary conv. Unlike the firmware front end
+LceBconv2d with int8 output reads is that binary conv's input stage, and the pair is
+one kernel, CONV_2D at binary precision (int8 in and out), the unit the search space
+and the latency tables use for a binary conv (float or bitpacked outputs keep their
+own LCE keys). Unlike the firmware front end
 this accepts any op: a host model may hold ops the firmware cannot run, and their
 latency can still be looked up or fitted. An op with no int8, int4 or binary tensor
 (a float-only op) has no table precision and is refused (TFLiteError naming the op).
@@ -18,7 +19,7 @@ _QUANTIZE, _BCONV = "CUSTOM:LceQuantize", "CUSTOM:LceBconv2d"
 
 
 def _binary_conv_inputs(graph) -> dict[int, object]:
-    """LceBconv2d op index -> the LceQuantize op that bitpacks its int8 input for it alone."""
+    """LceBconv2d (int8 output) op index -> the LceQuantize op that bitpacks its int8 input for it alone."""
     readers: dict[int, list] = {}
     for op in graph.ops:
         for t in op.inputs:
@@ -30,7 +31,7 @@ def _binary_conv_inputs(graph) -> dict[int, object]:
             continue
         users = readers.get(op.outputs[0], [])
         if len(users) == 1 and users[0].kind == _BCONV and users[0].inputs[0] == op.outputs[0] \
-                and graph.tensor(users[0].outputs[0]).dtype != "int32":
+                and graph.tensor(users[0].outputs[0]).dtype == "int8":
             pairs[users[0].index] = op
     return pairs
 
