@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from edgereid.data import load_dataset, synthesize
-from edgereid.data.render import render, sample_camera, sample_identity
+from edgereid.data.render import NIR_WEIGHTS, _fabric_heat, render, sample_camera, sample_identity
 from edgereid.data.synthetic import ensure_synthetic, read_manifest
 from edgereid.errors import DatasetError
 
@@ -70,6 +70,21 @@ def test_infrared_ignores_clothing_hue_visible_does_not():
         a = render(person, cam, np.random.default_rng(5))
         b = render(recoloured, cam, np.random.default_rng(5))
         assert np.array_equal(a, b) == same
+
+
+def test_infrared_keeps_garment_brightness_order_but_not_hue():
+    # Two dyes of one near-infrared reflectance but other hues look the same in infrared;
+    # a lighter dye stays lighter than a darker one, whatever the material draw.
+    red, blue = np.array([180.0, 40.0, 40.0]), np.array([40.0, 40.0, 40.0])
+    blue[2] = (red @ NIR_WEIGHTS - blue[:2] @ NIR_WEIGHTS[:2]) / NIR_WEIGHTS[2]
+    assert _fabric_heat(np.random.default_rng(7), red) == pytest.approx(_fabric_heat(np.random.default_rng(7), blue))
+    light, dark = (215.0, 215.0, 210.0), (28.0, 28.0, 30.0)
+    assert min(_fabric_heat(np.random.default_rng(s), light) for s in range(50)) > \
+        max(_fabric_heat(np.random.default_rng(s), dark) for s in range(50))
+    people = [sample_identity(np.random.default_rng(s)) for s in range(300)]
+    top_lighter = [np.asarray(p.top_colour) @ NIR_WEIGHTS > np.asarray(p.bottom_colour) @ NIR_WEIGHTS + 60
+                   for p in people]
+    assert sum(top_lighter) > 20 and all(p.top_heat > p.bottom_heat for p, t in zip(people, top_lighter) if t)
 
 
 def test_identities_vary_in_shape_and_accessories():

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from edgereid.data import IMAGENET_MEAN, IMAGENET_STD, ImageRecord, ReidImageDataset, build_transforms
-from edgereid.data.transforms import RandomErasing, RandomHorizontalFlip
+from edgereid.data.transforms import RandomChannel, RandomErasing, RandomHorizontalFlip
 
 
 def picture(h=100, w=50):
@@ -48,3 +48,20 @@ def test_dataset_items(tmp_path):
                           build_transforms((128, 64), train=False))
     x, pid, camid, index = ds[1]
     assert x.shape == (3, 128, 64) and (pid, camid, index) == (4, 6, 1) and len(ds) == 2
+
+
+def test_channel_augmentation_shows_one_colour_channel_and_leaves_grey_alone():
+    img = picture()
+    rgb = np.asarray(img)
+    seen = set()
+    for seed in range(12):
+        out = np.asarray(RandomChannel(p=1.0)(img, generator=torch.Generator().manual_seed(seed)))
+        (channel,) = [c for c in range(3) if np.array_equal(out[..., 0], rgb[..., c])]
+        assert np.array_equal(out[..., 1], out[..., 0]) and np.array_equal(out[..., 2], out[..., 0])
+        seen.add(channel)
+    assert seen == {0, 1, 2}
+    assert RandomChannel(p=0.0)(img, generator=torch.Generator().manual_seed(0)) is img
+    grey = img.convert("L").convert("RGB")
+    assert np.array_equal(np.asarray(RandomChannel(p=1.0)(grey.convert("L"))), np.asarray(grey.convert("L")))
+    assert "RandomChannel" in repr(build_transforms((128, 64), train=True, channel_p=0.5))
+    assert "RandomChannel" not in repr(build_transforms((128, 64), train=True))

@@ -7,6 +7,7 @@ from PIL import Image
 
 from edgereid.data import ImageRecord, ReidDataset, ReidImageDataset, build_transforms
 from edgereid.engine import TrainConfig, evaluate, load_checkpoint, model_from_checkpoint, train
+from edgereid.data.sampler import CrossModalSampler
 from edgereid.engine.batches import PKBatches
 from edgereid.errors import EdgereidError, ModelError
 from edgereid.models import SwitchableBatchNorm2d, bn_switches, build_model, for_modality, set_modality
@@ -86,6 +87,24 @@ def test_cross_modal_batches_carry_aligned_modalities(tmp_path):
     images, (pids, modality) = next(batches.load(0, plan, 0))
     assert images.shape[0] == 8 and modality.tolist() == [0] * 4 + [1] * 4
     assert pids[:4].tolist() == pids[4:].tolist()
+
+
+def test_cross_modal_epoch_shows_every_visible_image_and_recycles_infrared():
+    # 3 identities with 8 visible and 2 infrared images each: with K=2 an epoch is
+    # 4 batches of P=3 identities, every visible image once, each infrared image in
+    # every batch (its one chunk dealt again each time).
+    records = [ImageRecord(f"{pid}_{mod}_{j}.png", pid, 1 if mod == "visible" else 3, mod)
+               for pid in range(3) for mod, n in (("visible", 8), ("infrared", 2)) for j in range(n)]
+    sampler = CrossModalSampler(records, p=3, k=2, seed=0)
+    order = list(sampler)
+    assert len(order) == 4 * 2 * 3 * 2
+    counts = np.bincount(order, minlength=len(records))
+    visible = np.array([r.modality == "visible" for r in records])
+    assert (counts[visible] == 1).all() and (counts[~visible] == 4).all()
+    for b in range(4):   # each batch: visible half and infrared half of the same identities, in order
+        batch = [records[i] for i in order[b * 12:(b + 1) * 12]]
+        assert [r.pid for r in batch[:6]] == [r.pid for r in batch[6:]]
+        assert {r.modality for r in batch[:6]} == {"visible"} and {r.modality for r in batch[6:]} == {"infrared"}
 
 
 def test_cross_modal_training_runs_resumes_and_evaluates(tmp_path):

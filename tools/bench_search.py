@@ -9,7 +9,8 @@ its own budget (latency target given here, flash and RAM from its board file) re
 that supernet; reports each board's choice, its predicted costs against the budget, and
 whether the choices differ. For mps2-an386 the chosen network is built as int8 firmware
 (random weights: latency does not depend on them) and run in QEMU: its measured
-instruction count against the table's prediction. Writes docs/results/search.md.
+instruction count against the table's prediction. Writes the "hardware" section of
+docs/results/search.md.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
 
-from edgereid.atomic import write_text  # noqa: E402
+from results_sections import write_section  # noqa: E402
 
 # Latency targets per board (ms, predicted at the board clock); flash and RAM come from the board files.
 BUDGETS_MS = {"stm32h743": 40.0, "nrf52840": 400.0, "rpi5-npu": 1.5, "mps2-an386": 400.0}
@@ -91,7 +93,7 @@ def main(argv=None) -> int:
                 f"instructions, measured {measured:,.0f}: prediction / measurement - 1 = "
                 f"{100 * (predicted / measured - 1):+.2f}% (target within +-10%).\n")
     cmd = "`.venv/bin/python tools/bench_search.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`"
-    lines = ["# Hardware-aware search: one supernet, several boards", "",
+    lines = ["## Hardware-awareness: one supernet, several boards", "",
              f"Command: {cmd}  ", f"Date: {datetime.date.today()}; wall time {time.time() - t0:.0f} s.", "",
              f"Data `{args.data}`; supernet {args.supernet_epochs} epoch(s); evolutionary search with population "
              f"{args.population}, {args.generations} generations per board. Scores are the supernet's validation "
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
              "|---|---|---|---|---|---|---|"]
     lines += [_arch_row(b, r) for b, r in results.items()]
     lines += ["", f"Distinct choices: {distinct} of {len(results)} boards.", qemu]
-    write_text(args.results, "\n".join(lines) + "\n")
+    write_section(args.results, "hardware", "\n".join(lines), title="CM-NAS on the synthetic visible+infrared set")
     print("\n".join(lines))
     return 0
 

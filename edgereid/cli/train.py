@@ -76,6 +76,9 @@ def _model_args(values) -> dict:
               help="--cross-modal: weight of the SP (Gram-matrix) term.")
 @click.option("--cmmd-weight", type=NON_NEGATIVE_FLOAT, default=_DEFAULTS.cmmd_weight, show_default=True,
               help="--cross-modal: weight of the CMMD term.")
+@click.option("--channel-aug", type=click.FloatRange(0, 1), default=_DEFAULTS.channel_aug, show_default=True,
+              help="Probability of showing a visible image as one of its colour channels in all three "
+                   "(cross-modal channel augmentation; infrared images are unchanged).")
 @click.option("--bn-switches", default=None, metavar="shared|split|BITS",
               help="Make every BN switchable per modality: all shared, all split, or one 0/1 per BN in build "
                    "order (1 = split).")

@@ -13,7 +13,7 @@ shared palette, so many identities wear the same colours.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -93,14 +93,30 @@ def _palette_colour(rng, jitter=14.0):
     return tuple(np.clip(base + rng.uniform(-jitter, jitter, 3), 0, 255).round(1).tolist())
 
 
+# Near-infrared reflectance of a dyed fabric: SYSU-MM01's infrared cameras are active
+# near-infrared ones, where red dyes reflect most and blue ones least. A weighted grey
+# that is not the visible luminance: hue is lost, brightness order mostly kept.
+NIR_WEIGHTS = np.array([0.5, 0.35, 0.15], np.float32)
+
+
+def _nir_reflectance(colour) -> float:
+    return float(np.dot(np.asarray(colour, np.float32), NIR_WEIGHTS)) / 255.0
+
+
 def _fabric_heat(rng, colour) -> float:
-    """Infrared brightness of a garment: its material, and dark fabric runs warmer.
+    """Infrared brightness of a garment: its dye's near-infrared reflectance and a
+    smaller material term (one uniform draw).
 
     The hue never enters, so colour cannot be read back from an infrared image, but
-    dark vs light clothing leaves a weak trace, as on real thermal footage.
+    which garment is lighter than which survives, as on real infrared footage
+    (generator v2 drew most of it at random, which left the cross-modal task at chance).
     """
-    luminance = float(np.dot(colour, (0.299, 0.587, 0.114))) / 255.0
-    return 0.3 + 0.45 * (0.55 * float(rng.random()) + 0.45 * (1.0 - luminance))
+    return 0.12 + 0.72 * _nir_reflectance(colour) + 0.16 * (float(rng.random()) - 0.5)
+
+
+def _accessory_heat(colour, material: float) -> float:
+    """Bags are cold (not worn against the body): their reflectance, dimmed."""
+    return max(0.03, 0.05 + 0.5 * _nir_reflectance(colour) + material - 0.19)
 
 
 def sample_identity(rng: np.random.Generator) -> Identity:
@@ -112,7 +128,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     pattern_heat = _fabric_heat(rng, pattern_colour)
     if abs(pattern_heat - top_heat) < 0.1:  # a pattern is woven from another material: keep it visible in IR
         pattern_heat = top_heat + (0.1 if pattern_heat >= top_heat else -0.1)
-    return Identity(
+    person = Identity(
         height=float(rng.uniform(98, 120)),
         shoulder=float(rng.uniform(0.105, 0.16)),
         hip=float(rng.uniform(0.72, 1.0)),
@@ -139,8 +155,9 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         top_heat=top_heat,
         pattern_heat=float(pattern_heat),
         bottom_heat=_fabric_heat(rng, bottom_colour),
-        bag_heat=float(rng.uniform(0.08, 0.3)),
+        bag_heat=float(rng.uniform(0.08, 0.3)),  # the bag's material; its dye is added below
     )
+    return replace(person, bag_heat=_accessory_heat(person.bag_colour, person.bag_heat))
 
 
 SCENE_WIDTH = 5 * WIDTH  # a camera sees a wide scene; each crop shows one part of it
@@ -405,9 +422,10 @@ def _colour_table(p: Identity) -> np.ndarray:
 
 def _heat_table(p: Identity) -> np.ndarray:
     heat = np.zeros(NUM_LABELS, np.float32)
-    heat[SKIN], heat[HAIR], heat[TOP] = p.skin_heat, 0.5, p.top_heat
-    heat[TOP_PATTERN], heat[BOTTOM], heat[SHOES] = p.pattern_heat, p.bottom_heat, 0.3
-    heat[HAT], heat[BAG], heat[LOGO], heat[STRAP] = 0.35, p.bag_heat, p.pattern_heat, p.bag_heat
+    heat[SKIN], heat[HAIR], heat[TOP] = p.skin_heat, 0.15 + 0.6 * _nir_reflectance(p.hair_colour), p.top_heat
+    heat[TOP_PATTERN], heat[BOTTOM], heat[SHOES] = p.pattern_heat, p.bottom_heat, 0.1 + 0.5 * _nir_reflectance(p.shoe_colour)
+    heat[HAT], heat[BAG], heat[LOGO], heat[STRAP] = (0.1 + 0.6 * _nir_reflectance(p.hat_colour), p.bag_heat,
+                                                     p.pattern_heat, p.bag_heat)
     return np.repeat(heat[:, None] * 255.0, 3, axis=1)
 
 

@@ -93,8 +93,11 @@ class CrossModalSampler(Sampler):
     of the other (what the SP loss compares and what split BNs route by modality).
     Identities without both modalities in `records` are left out; an identity's images
     of one modality are shuffled and cut into chunks of K (topped up with replacement
-    when it has fewer than K), and an identity joins a batch while it has a chunk left
-    in both. The order depends only on (seed, epoch).
+    when it has fewer than K), and an identity joins a batch while it has a visible
+    chunk left; its infrared chunks are dealt again, reshuffled, when they run out. An
+    epoch thus shows every visible image once, as CM-NAS's sampler does (its epoch is
+    the larger modality's image count; infrared is the smaller one in SYSU-MM01).
+    The order depends only on (seed, epoch).
 
     `num_replicas` / `rank`: this rank's share of the batches (`shard_batches`).
     """
@@ -130,10 +133,13 @@ class CrossModalSampler(Sampler):
         chunks = {pid: {m: _chunks(rng, idx, self.k) for m, idx in d.items()} for pid, d in self.index_by_pid.items()}
         batches = []
         while True:
-            available = [pid for pid, c in chunks.items() if c["visible"] and c["infrared"]]
+            available = [pid for pid, c in chunks.items() if c["visible"]]
             if len(available) < self.p:
                 break
             chosen = rng.choice(available, self.p, replace=False)
+            for pid in chosen:
+                if not chunks[pid]["infrared"]:
+                    chunks[pid]["infrared"] = _chunks(rng, self.index_by_pid[pid]["infrared"], self.k)
             visible = [chunks[pid]["visible"].pop() for pid in chosen]
             infrared = [chunks[pid]["infrared"].pop() for pid in chosen]
             batches.append(np.concatenate(visible + infrared))

@@ -30,7 +30,7 @@ from edgereid.atomic import output_dir
 from edgereid.data.render import DOMAINS, Identity, render, sample_camera, sample_identity
 from edgereid.errors import DatasetError
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 DEFAULT_ROOT = Path("data/synthetic")
 DEFAULT_ROOT_B = Path("data/synthetic-b")   # the second camera network (domain "b")
 NUM_CAMS = 6

@@ -44,6 +44,22 @@ class RandomHorizontalFlip:
         return img.transpose(Image.FLIP_LEFT_RIGHT) if _rand(generator) < self.p else img
 
 
+class RandomChannel:
+    """With probability `p`, replace a colour image by one of its channels (drawn
+    uniformly) in all three: the channel augmentation of cross-modal Re-ID (Ye et al.,
+    ICCV 2021), which shows the network visible images without hue, as an infrared
+    camera sees them. Greyscale (infrared) images are unchanged by it."""
+
+    def __init__(self, p=0.5):
+        self.p = p
+
+    def __call__(self, img: Image.Image, generator=None) -> Image.Image:
+        if _rand(generator) >= self.p or img.mode != "RGB":
+            return img
+        channel = img.split()[_randint(0, 2, generator)]
+        return Image.merge("RGB", (channel, channel, channel))
+
+
 class PadRandomCrop:
     """Zero-pad by `padding` pixels on each side, then crop back to the original size."""
 
@@ -112,12 +128,15 @@ class Compose:
 
 
 def build_transforms(size=(128, 64), train: bool = True, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                     flip_p=0.5, padding=10, erasing_p=0.5) -> Compose:
-    """The standard Re-ID pipeline; `size` is (height, width)."""
+                     flip_p=0.5, padding=10, erasing_p=0.5, channel_p=0.0) -> Compose:
+    """The standard Re-ID pipeline; `size` is (height, width); `channel_p` > 0 adds the
+    cross-modal channel augmentation (RandomChannel)."""
     size = tuple(int(s) for s in size)
     if not train:
         return Compose([Resize(size), ToNormalizedTensor(mean, std)])
     steps = [Resize(size)]
+    if channel_p > 0:
+        steps.append(RandomChannel(channel_p))
     if flip_p > 0:
         steps.append(RandomHorizontalFlip(flip_p))
     if padding > 0:

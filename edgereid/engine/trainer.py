@@ -75,6 +75,7 @@ class TrainConfig:
     cross_modal: bool = False  # CM-NAS two-modality training: P x (K visible + K infrared), CrossModalLoss
     sp_weight: float = 5.0  # cross_modal: weight of the SP (Gram-matrix) term
     cmmd_weight: float = 0.05  # cross_modal: weight of the CMMD term
+    channel_aug: float = 0.0  # probability of the channel augmentation (data.transforms.RandomChannel)
     bn_switches: str | None = None  # "shared", "split" or one 0/1 per BN (1 = split); None: plain BNs
 
     def validate(self) -> "TrainConfig":
@@ -101,6 +102,8 @@ class TrainConfig:
         for name in ("sp_weight", "cmmd_weight"):
             if not getattr(self, name) >= 0:
                 bad(name, ">= 0")
+        if not 0 <= self.channel_aug <= 1:
+            bad("channel_aug", "a probability in [0, 1]")
         return self
 
     def to_dict(self) -> dict:
@@ -184,7 +187,7 @@ def train(cfg: TrainConfig, resume: bool = False, dataset=None) -> Path:
         dataset = load_dataset(cfg.data)
     records = dataset.train
     num_classes = dataset.num_train_pids
-    images = ReidImageDataset(records, build_transforms(tuple(cfg.image_size), train=True))
+    images = ReidImageDataset(records, build_transforms(tuple(cfg.image_size), train=True, channel_p=cfg.channel_aug))
 
     ckpt = None
     if resume:
