@@ -35,3 +35,7 @@ class StepRunner:
 
     def seconds(self, name: str) -> float:
         return self.state[name]["seconds"]
+
+    def timings(self) -> dict:
+        """Step name -> seconds it took (a skipped step keeps the time of the run that did it)."""
+        return {name: done["seconds"] for name, done in self.state.items()}

@@ -65,7 +65,7 @@ def search(board, data="synthetic-sysu", *, space: str = "mcu", latency_ms: floa
     if not info.get("finished"):
         raise EdgereidError(f"supernet training stopped after {info.get('global_step')} steps (--max-minutes); "
                             "run the search again with --resume to continue it")
-    scorer = SubnetScorer(supernet, space_obj, split, seed=seed)
+    scorer = SubnetScorer(supernet, space_obj, split, seed=seed, p=p, k=k)
     candidates = evolve(space_obj, budget, costs, scorer, population=population, generations=generations,
                         parents=parents, seed=seed, state_path=out / "search_state.json", resume=resume,
                         progress=progress)
