@@ -28,6 +28,7 @@ class FiniteFloat(click.FloatRange):
 
 POSITIVE_FLOAT = FiniteFloat(min=0, min_open=True)
 NON_NEGATIVE_FLOAT = FiniteFloat(min=0)
+PROBABILITY = FiniteFloat(min=0, max=1)
 
 
 def image_size(ctx, param, value):

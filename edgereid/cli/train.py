@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from edgereid.cli.params import (NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE, POSITIVE_FLOAT, SEED, image_size,
-                                  positive_int_list)
+from edgereid.cli.params import (NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE, POSITIVE_FLOAT, PROBABILITY, SEED,
+                                  image_size, positive_int_list)
 from edgereid.engine import TrainConfig, load_checkpoint, train as train_model
 from edgereid.models import list_models
 from edgereid.search_space import load_architecture
@@ -76,7 +76,7 @@ def _model_args(values) -> dict:
               help="--cross-modal: weight of the SP (Gram-matrix) term.")
 @click.option("--cmmd-weight", type=NON_NEGATIVE_FLOAT, default=_DEFAULTS.cmmd_weight, show_default=True,
               help="--cross-modal: weight of the CMMD term.")
-@click.option("--channel-aug", type=click.FloatRange(0, 1), default=_DEFAULTS.channel_aug, show_default=True,
+@click.option("--channel-aug", type=PROBABILITY, default=_DEFAULTS.channel_aug, show_default=True,
               help="Probability of showing a visible image as one of its colour channels in all three "
                    "(cross-modal channel augmentation; infrared images are unchanged).")
 @click.option("--bn-switches", default=None, metavar="shared|split|BITS",

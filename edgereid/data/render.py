@@ -423,7 +423,8 @@ def _colour_table(p: Identity) -> np.ndarray:
 def _heat_table(p: Identity) -> np.ndarray:
     heat = np.zeros(NUM_LABELS, np.float32)
     heat[SKIN], heat[HAIR], heat[TOP] = p.skin_heat, 0.15 + 0.6 * _nir_reflectance(p.hair_colour), p.top_heat
-    heat[TOP_PATTERN], heat[BOTTOM], heat[SHOES] = p.pattern_heat, p.bottom_heat, 0.1 + 0.5 * _nir_reflectance(p.shoe_colour)
+    heat[TOP_PATTERN], heat[BOTTOM] = p.pattern_heat, p.bottom_heat
+    heat[SHOES] = 0.1 + 0.5 * _nir_reflectance(p.shoe_colour)
     heat[HAT], heat[BAG], heat[LOGO], heat[STRAP] = (0.1 + 0.6 * _nir_reflectance(p.hat_colour), p.bag_heat,
                                                      p.pattern_heat, p.bag_heat)
     return np.repeat(heat[:, None] * 255.0, 3, axis=1)
