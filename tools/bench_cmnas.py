@@ -326,11 +326,11 @@ def write_page(args, search_result, bn: dict, rnd: dict, rows: list[Row], result
         f"Adam lr {args.lr}, {args.warmup_epochs} warm-up epoch(s) then cosine, from scratch. Test: "
         "`edgereid eval` on the test identities, SYSU-MM01 all-search single-shot, infrared query -> visible "
         "gallery, 10 gallery draws. Per-row commands and eval JSON: "
-        f"`{args.out}/retrain/<row>/` (`arch.json`, `last.pt`, `eval.json`).", "",
-        f"Supernet: `{args.out}/search_{args.board}/supernet.pt`, {args.supernet_epochs} epochs (sandwich sampling "
+        f"`{_shown(args.out)}/retrain/<row>/` (`arch.json`, `last.pt`, `eval.json`).", "",
+        f"Supernet: `{_shown(args.out)}/search_{args.board}/supernet.pt`, {args.supernet_epochs} epochs (sandwich sampling "
         "of sub-networks and their BN switches); the evolutionary search (population "
         f"{args.population}, {args.generations} generations) scored sub-networks by validation mAP on held-out "
-        f"training identities; chosen: `{args.out}/search_{args.board}/best.json` (validation mAP "
+        f"training identities; chosen: `{_shown(args.out)}/search_{args.board}/best.json` (validation mAP "
         f"{100 * best.score:.1f}%, {best.cost.latency_ms:.3g} ms).", ""]
     lines += [f"Chance level (random embeddings, mean of {chance['draws']} draws, same protocols): validation "
               f"mAP {100 * chance['val_mAP']:.2f}%, test all-search mAP {100 * chance['test_mAP']:.2f}%.", ""]
@@ -452,6 +452,12 @@ def _plot(args, bn, rows, results, costs) -> None:
 
 
 # ---- main ----------------------------------------------------------------------------------------------------
+
+def _shown(path: Path) -> str:
+    """A path as the page shows it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
 
 def _int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
