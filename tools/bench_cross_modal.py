@@ -60,8 +60,8 @@ def main(argv=None) -> int:
     if not ckpt.get("finished"):
         print(f"training stopped at epoch {ckpt['epoch']} (--max-minutes); rerun to continue")
         return 2
-    train_minutes = sum(json.loads(x).get("seconds", 0) for x in
-                        (Path(cfg.out) / "train_log.jsonl").read_text().splitlines()[-1:]) / 60
+    # the log's last line carries the training's running time, across resumes
+    train_minutes = json.loads((Path(cfg.out) / "train_log.jsonl").read_text().splitlines()[-1])["seconds"] / 60
     scores = evaluate(path, sysu, progress=True).results
     hist = evaluate_histogram_baseline(sysu)
 
