@@ -99,9 +99,8 @@ def _run_demo(cfg: DemoConfig, echo=print) -> Path:
     from edgereid.baselines.histogram import evaluate_histogram_baseline
     from edgereid.data import load_dataset
     from edgereid.data.synthetic import ensure_synthetic
-    from edgereid.engine import TrainConfig, evaluate, load_checkpoint, model_from_checkpoint, train
-    from edgereid.models import model_complexity
-    from edgereid.pipeline.demo_search import planned_steps
+    from edgereid.engine import TrainConfig, evaluate
+    from edgereid.pipeline.demo_search import planned_steps, train_with_summary
 
     started = time.monotonic()
     out = Path(cfg.out)
@@ -128,17 +127,7 @@ def _run_demo(cfg: DemoConfig, echo=print) -> Path:
                             checkpoint_every_steps=50, progress=cfg.progress)
 
     def train_step():
-        last = Path(train_cfg.out) / "last.pt"
-        # A demo interrupted during training resumes from its last (mid-epoch) checkpoint.
-        path = train(train_cfg, resume=last.exists(), dataset=market)
-        ckpt = load_checkpoint(path)
-        model, _ = model_from_checkpoint(ckpt)
-        params, macs = model_complexity(model, tuple(train_cfg.image_size))
-        return {"checkpoint": str(path), "finished": bool(ckpt.get("finished")), "epochs_done": int(ckpt["epoch"]),
-                "steps_done": int(ckpt["global_step"]),
-                "steps_planned": planned_steps(market.train, train_cfg.p, train_cfg.k, train_cfg.seed,
-                                               train_cfg.epochs, False),
-                "params": params, "macs": macs}
+        return train_with_summary(train_cfg, market)
 
     trained = steps.run("train", train_step, key=train_cfg.to_dict())
     train_minutes = steps.seconds("train") / 60.0

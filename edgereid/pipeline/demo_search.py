@@ -15,8 +15,10 @@ from pathlib import Path
 
 def split_bn_count(arch) -> tuple[int, int]:
     """(split, all) BN switches of a search-space architecture."""
-    bns = [arch.stem.bn, arch.head.bn] + [x for b in arch.blocks for x in b.bn]
-    return sum(x == "split" for x in bns), len(bns)
+    from edgereid.search.bn_switches import bn_bits
+
+    bits = bn_bits(arch)
+    return bits.count("1"), len(bits)
 
 
 def planned_steps(records, p: int, k: int, seed: int, epochs: int, cross_modal: bool) -> int:
@@ -47,7 +49,7 @@ def run_search_stage(cfg, steps, out: Path, root: Path, market, sysu, echo, rank
                             p=cfg.search_train_p, k=cfg.search_train_k, seed=cfg.seed,
                             image_size=tuple(arch.input_shape[:2]), out=str(out / "search_train"),
                             max_minutes=cfg.search_train_minutes, checkpoint_every_steps=20, progress=cfg.progress)
-    trained = steps.run("search_train", lambda: _retrain(train_cfg, sysu), key=train_cfg.to_dict())
+    trained = steps.run("search_train", lambda: train_with_summary(train_cfg, sysu), key=train_cfg.to_dict())
 
     def evaluate_step():
         from edgereid.engine import evaluate
@@ -109,21 +111,22 @@ def _search(cfg, search_out: Path, sysu, echo) -> dict:
             "pareto_png": str(search_out / "pareto.png")}
 
 
-def _retrain(train_cfg, sysu) -> dict:
+def train_with_summary(train_cfg, dataset) -> dict:
+    """Train (resuming an interrupted run from its last checkpoint) and summarise the result:
+    what the report shows of every training stage of the demo."""
     from edgereid.engine import load_checkpoint, model_from_checkpoint, train
     from edgereid.models import modality, model_complexity
 
     last = Path(train_cfg.out) / "last.pt"
-    # An interrupted demo resumes this training from its last (mid-epoch) checkpoint.
-    path = train(train_cfg, resume=last.exists(), dataset=sysu)
+    path = train(train_cfg, resume=last.exists(), dataset=dataset)
     ckpt = load_checkpoint(path)
     model, _ = model_from_checkpoint(ckpt)
     with modality(model, "visible"):   # split BNs need a modality to run; the counts are the same for both
         params, macs = model_complexity(model, tuple(train_cfg.image_size))
     return {"checkpoint": str(path), "finished": bool(ckpt.get("finished")), "epochs_done": int(ckpt["epoch"]),
             "steps_done": int(ckpt["global_step"]),
-            "steps_planned": planned_steps(sysu.train, train_cfg.p, train_cfg.k, train_cfg.seed, train_cfg.epochs,
-                                           True),
+            "steps_planned": planned_steps(dataset.train, train_cfg.p, train_cfg.k, train_cfg.seed, train_cfg.epochs,
+                                           train_cfg.cross_modal),
             "params": params, "macs": macs}
 
 
@@ -179,7 +182,7 @@ def _firmware(cfg, tflite: Path, arch, out: Path) -> dict:
     for name in dict.fromkeys((cfg.search_board, *cfg.search_latency_boards)):
         b = load_board(name)
         table = load_table(b)
-        result["predicted_ms"][name] = predict(arch, b).total * milliseconds_per_unit(table, b)
+        result["predicted_ms"][name] = predict(arch, b, table).total * milliseconds_per_unit(table, b)
     return result
 
 
